@@ -1,0 +1,1 @@
+//! shipline-envfile (work in progress)

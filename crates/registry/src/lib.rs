@@ -1,0 +1,1 @@
+//! shipline-registry (work in progress)

@@ -1,0 +1,1 @@
+//! shipline-scanners (work in progress)
