@@ -1,0 +1,1 @@
+//! Native security audit of compose stacks and their Traefik setup (work in progress).
