@@ -5,3 +5,7 @@
 //! [`shipline_registry`]) are composed here.
 
 pub mod exit;
+pub mod approval;
+pub mod ci;
+pub mod deploy;
+pub mod engine;

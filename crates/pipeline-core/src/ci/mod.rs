@@ -1,0 +1,1 @@
+//! CI integration: GitHub Actions workflows and step outputs (work in progress).

@@ -1,0 +1,1 @@
+//! Deploy: compose driver, rollout strategies, verification, rollback, locks (work in progress).

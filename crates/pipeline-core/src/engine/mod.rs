@@ -1,0 +1,1 @@
+//! Docker engine work through bollard: build, test containers, export, health, events (work in progress).
