@@ -1,0 +1,418 @@
+//! Container and image inspection for deploys: compose project members, health, addresses,
+//! exec, stop/remove, logs, image listing and removal.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::container::{
+    InspectContainerOptions, ListContainersOptions, LogOutput, LogsOptions, RemoveContainerOptions,
+    StopContainerOptions,
+};
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::image::{ListImagesOptions, RemoveImageOptions};
+use futures::StreamExt;
+
+use super::{Engine, EngineError};
+
+/// The label compose puts the project name in.
+pub(crate) const PROJECT_LABEL: &str = "com.docker.compose.project";
+/// The label compose puts the service name in.
+pub(crate) const SERVICE_LABEL: &str = "com.docker.compose.service";
+
+/// A container's health as the engine reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    /// No HEALTHCHECK; running counts as healthy.
+    None,
+    /// Health check not decided yet.
+    Starting,
+    /// Passing.
+    Healthy,
+    /// Failing.
+    Unhealthy,
+    /// The container is not running.
+    NotRunning,
+}
+
+impl Health {
+    /// Healthy, or running without a health check.
+    pub fn is_ok(self) -> bool {
+        matches!(self, Health::Healthy | Health::None)
+    }
+}
+
+/// One container as a deploy sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ContainerInfo {
+    /// Full ID.
+    pub id: String,
+    /// Name without the leading `/`.
+    pub name: String,
+    /// The compose service (`com.docker.compose.service`), if any.
+    pub service: Option<String>,
+    /// The image reference it was created from.
+    pub image: String,
+    /// The image ID.
+    pub image_id: String,
+    /// Health.
+    pub health: Health,
+    /// Start time (RFC 3339) as the engine reports it.
+    pub started_at: String,
+    /// IP address per network name.
+    pub networks: BTreeMap<String, String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Compose's container number (`com.docker.compose.container-number`).
+    pub number: u32,
+}
+
+/// A local image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImageInfo {
+    /// Image ID.
+    pub id: String,
+    /// `repository:tag` references.
+    pub tags: Vec<String>,
+    /// `repository@sha256:` digests.
+    pub digests: Vec<String>,
+    /// Creation time (unix seconds).
+    pub created: i64,
+}
+
+impl Engine {
+    /// IDs of the containers (running or not, unless `running_only`) of a compose project,
+    /// optionally only one service's.
+    pub async fn project_container_ids(
+        &self,
+        project: &str,
+        service: Option<&str>,
+        running_only: bool,
+    ) -> Result<Vec<String>, EngineError> {
+        let mut labels = vec![format!("{PROJECT_LABEL}={project}")];
+        if let Some(s) = service {
+            labels.push(format!("{SERVICE_LABEL}={s}"));
+        }
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions::<String> {
+                all: !running_only,
+                filters: HashMap::from([("label".to_string(), labels)]),
+                ..Default::default()
+            }))
+            .await
+            .map_err(EngineError::api(format!(
+                "list containers of project {project}"
+            )))?;
+        Ok(list.into_iter().filter_map(|c| c.id).collect())
+    }
+
+    /// The containers of a compose project (or one service), inspected, sorted by service and
+    /// container number.
+    pub async fn project_containers(
+        &self,
+        project: &str,
+        service: Option<&str>,
+        running_only: bool,
+    ) -> Result<Vec<ContainerInfo>, EngineError> {
+        let mut out = Vec::new();
+        for id in self
+            .project_container_ids(project, service, running_only)
+            .await?
+        {
+            match self.inspect(&id).await {
+                Ok(c) => out.push(c),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| (&a.service, a.number, &a.id).cmp(&(&b.service, b.number, &b.id)));
+        Ok(out)
+    }
+
+    /// Inspects one container.
+    pub async fn inspect(&self, id: &str) -> Result<ContainerInfo, EngineError> {
+        let c = self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .map_err(EngineError::api(format!("inspect container {id}")))?;
+        let state = c.state.unwrap_or_default();
+        let running = state.running.unwrap_or(false);
+        let health = if !running {
+            Health::NotRunning
+        } else {
+            match state.health.and_then(|h| h.status) {
+                Some(bollard::secret::HealthStatusEnum::HEALTHY) => Health::Healthy,
+                Some(bollard::secret::HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+                Some(bollard::secret::HealthStatusEnum::STARTING) => Health::Starting,
+                _ => Health::None,
+            }
+        };
+        let config = c.config.unwrap_or_default();
+        let labels: BTreeMap<String, String> =
+            config.labels.unwrap_or_default().into_iter().collect();
+        let networks = c
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(name, ep)| {
+                ep.ip_address
+                    .filter(|ip| !ip.is_empty())
+                    .map(|ip| (name, ip))
+            })
+            .collect();
+        Ok(ContainerInfo {
+            id: c.id.unwrap_or_default(),
+            name: c
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
+            service: labels.get(SERVICE_LABEL).cloned(),
+            number: labels
+                .get("com.docker.compose.container-number")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
+            image: config.image.unwrap_or_default(),
+            image_id: c.image.unwrap_or_default(),
+            health,
+            started_at: state.started_at.unwrap_or_default(),
+            networks,
+            labels,
+        })
+    }
+
+    /// Runs `cmd` inside a running container and returns its exit code.
+    pub async fn exec(&self, container: &str, cmd: &[String]) -> Result<i64, EngineError> {
+        let action = || format!("exec {cmd:?} in container {container}");
+        let exec = self
+            .docker
+            .create_exec(
+                container,
+                CreateExecOptions::<String> {
+                    cmd: Some(cmd.to_vec()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(EngineError::api(action()))?;
+        if let StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(EngineError::api(action()))?
+        {
+            while output.next().await.is_some() {}
+        }
+        let inspect = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(EngineError::api(action()))?;
+        Ok(inspect.exit_code.unwrap_or(-1))
+    }
+
+    /// Stops (SIGTERM, then SIGKILL after `grace_secs`) and removes a container.
+    pub async fn stop_and_remove(&self, id: &str, grace_secs: i64) -> Result<(), EngineError> {
+        match self
+            .docker
+            .stop_container(id, Some(StopContainerOptions { t: grace_secs }))
+            .await
+        {
+            Ok(()) => {}
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304 | 404,
+                ..
+            }) => {}
+            Err(source) => {
+                return Err(EngineError::Api {
+                    action: format!("stop container {id}"),
+                    source,
+                })
+            }
+        }
+        match self
+            .docker
+            .remove_container(
+                id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+        {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(source) => Err(EngineError::Api {
+                action: format!("remove container {id}"),
+                source,
+            }),
+        }
+    }
+
+    /// The last `lines` lines of a container's logs (stdout and stderr).
+    pub async fn log_tail(&self, id: &str, lines: usize) -> Result<Vec<String>, EngineError> {
+        let mut stream = self.docker.logs(
+            id,
+            Some(LogsOptions::<String> {
+                stdout: true,
+                stderr: true,
+                tail: lines.to_string(),
+                ..Default::default()
+            }),
+        );
+        let mut text = String::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(LogOutput::StdOut { message })
+                | Ok(LogOutput::StdErr { message })
+                | Ok(LogOutput::Console { message }) => {
+                    text.push_str(&String::from_utf8_lossy(&message))
+                }
+                Ok(LogOutput::StdIn { .. }) => {}
+                Err(source) => {
+                    return Err(EngineError::Api {
+                        action: format!("read logs of container {id}"),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(text.lines().map(str::to_string).collect())
+    }
+
+    /// Whether an image is present locally.
+    pub async fn image_exists(&self, image: &str) -> Result<bool, EngineError> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(source) => Err(EngineError::Api {
+                action: format!("inspect image {image}"),
+                source,
+            }),
+        }
+    }
+
+    /// The repo digests (`repo@sha256:...`) and ID of a local image.
+    pub async fn image_digests(&self, image: &str) -> Result<ImageInfo, EngineError> {
+        let i = self
+            .docker
+            .inspect_image(image)
+            .await
+            .map_err(EngineError::api(format!("inspect image {image}")))?;
+        Ok(ImageInfo {
+            id: i.id.unwrap_or_default(),
+            tags: i.repo_tags.unwrap_or_default(),
+            digests: i.repo_digests.unwrap_or_default(),
+            created: i
+                .created
+                .as_deref()
+                .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                .map(|c| c.timestamp())
+                .unwrap_or(0),
+        })
+    }
+
+    /// Local images of one repository (`reference=repository`).
+    pub async fn list_repository_images(
+        &self,
+        repository: &str,
+    ) -> Result<Vec<ImageInfo>, EngineError> {
+        let list = self
+            .docker
+            .list_images(Some(ListImagesOptions::<String> {
+                all: false,
+                filters: HashMap::from([("reference".to_string(), vec![repository.to_string()])]),
+                ..Default::default()
+            }))
+            .await
+            .map_err(EngineError::api(format!("list images of {repository}")))?;
+        Ok(list
+            .into_iter()
+            .map(|i| ImageInfo {
+                id: i.id,
+                tags: i.repo_tags,
+                digests: i.repo_digests,
+                created: i.created,
+            })
+            .collect())
+    }
+
+    /// Removes a local image reference (untag; the layers go when no reference is left).
+    /// An image in use by a container is not removed (the engine refuses; reported as error).
+    pub async fn remove_image(&self, reference: &str) -> Result<(), EngineError> {
+        self.docker
+            .remove_image(
+                reference,
+                Some(RemoveImageOptions {
+                    force: false,
+                    noprune: false,
+                }),
+                None,
+            )
+            .await
+            .map(|_| ())
+            .map_err(EngineError::api(format!("remove image {reference}")))
+    }
+
+    /// Creates a bridge network if no network of that name exists; returns true if created.
+    pub async fn ensure_network(&self, name: &str) -> Result<bool, EngineError> {
+        match self.docker.inspect_network::<String>(name, None).await {
+            Ok(_) => return Ok(false),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(source) => {
+                return Err(EngineError::Api {
+                    action: format!("inspect network {name}"),
+                    source,
+                })
+            }
+        }
+        self.docker
+            .create_network(bollard::network::CreateNetworkOptions::<String> {
+                name: name.to_string(),
+                check_duplicate: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(EngineError::api(format!("create network {name}")))?;
+        Ok(true)
+    }
+
+    /// Whether a network exists.
+    pub async fn network_exists(&self, name: &str) -> Result<bool, EngineError> {
+        match self.docker.inspect_network::<String>(name, None).await {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(source) => Err(EngineError::Api {
+                action: format!("inspect network {name}"),
+                source,
+            }),
+        }
+    }
+
+    /// Removes a network (ignores a missing one).
+    pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+        match self.docker.remove_network(name).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(source) => Err(EngineError::Api {
+                action: format!("remove network {name}"),
+                source,
+            }),
+        }
+    }
+}
