@@ -1,68 +1,292 @@
 //! Pipeline commands: validate, plan, graph, run, runs.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use shipline_core::config::{self, Config, ConfigError};
+use shipline_core::plan;
+use shipline_core::store::{Store, StoreError};
+
 use crate::{CliError, Global};
+
+/// `--config PATH`, shared by every command that reads shipline.toml.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArg {
+    /// Path to shipline.toml (default: found in the current directory or the nearest parent).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// Finds and loads the config; config errors exit 2 with their diagnostics.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let path = match &self.config {
+            Some(p) => p.clone(),
+            None => {
+                let cwd =
+                    std::env::current_dir().context("failed to read the current directory")?;
+                config::discover(&cwd).map_err(config_error)?
+            }
+        };
+        Config::load(&path).map_err(config_error)
+    }
+}
+
+/// Maps a config error to exit code 2 with its full text.
+pub fn config_error(e: ConfigError) -> anyhow::Error {
+    match e {
+        ConfigError::Read {
+            ref path,
+            ref source,
+        } => CliError::usage(format!(
+            "failed to read config {}: {source}",
+            path.display()
+        )),
+        other => CliError::usage(other.to_string()),
+    }
+}
+
+/// Opens the run store of a config.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::open(&config.store_dir).map_err(store_error)
+}
+
+fn store_error(e: StoreError) -> anyhow::Error {
+    match e {
+        StoreError::NotFound { .. } => CliError::usage(e.to_string()),
+        other => {
+            let mut msg = other.to_string();
+            if let Some(src) = std::error::Error::source(&other) {
+                msg.push_str(&format!(": {src}"));
+            }
+            CliError::tool(msg)
+        }
+    }
+}
 
 /// Arguments of `shipline validate`.
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
-    /// Arguments (not built yet).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print the result as JSON (`{"version":1,"valid":...}`).
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// Runs `shipline validate`.
-pub fn validate(_args: ValidateArgs, _global: &Global) -> anyhow::Result<i32> {
-    Err(CliError::not_implemented("shipline validate"))
+/// `shipline validate`: exit 0 (valid) or 2 (invalid).
+pub fn validate(args: ValidateArgs, _global: &Global) -> anyhow::Result<i32> {
+    match args.config.load() {
+        Ok(config) => {
+            if args.json {
+                let v = serde_json::json!({
+                    "version": 1,
+                    "valid": true,
+                    "config": config.path,
+                    "environments": config.environments.values().map(|e| serde_json::json!({
+                        "name": e.name, "branch": e.branch, "deploy": e.deploy,
+                    })).collect::<Vec<_>>(),
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                let envs: Vec<String> = config
+                    .environments
+                    .values()
+                    .map(|e| format!("{} (branch {})", e.name, e.branch))
+                    .collect();
+                println!(
+                    "{} is valid: project {}, environments: {}",
+                    display_path(&config.path),
+                    config.project.name,
+                    envs.join(", ")
+                );
+            }
+            Ok(shipline_core::exit::OK)
+        }
+        Err(e) if args.json => {
+            let message = e.to_string();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "version": 1, "valid": false, "error": message,
+                }))?
+            );
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn display_path(p: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| p.strip_prefix(cwd).ok().map(|r| r.display().to_string()))
+        .unwrap_or_else(|| p.display().to_string())
 }
 
 /// Arguments of `shipline plan`.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// Arguments (not built yet).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    /// The branch that was pushed (`dev`, `main`).
+    #[arg(long, required_unless_present = "local")]
+    pub branch: Option<String>,
+    /// Plan the local check instead: build, test and scan only.
+    #[arg(long, conflicts_with = "branch")]
+    pub local: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// Runs `shipline plan`.
-pub fn plan(_args: PlanArgs, _global: &Global) -> anyhow::Result<i32> {
-    Err(CliError::not_implemented("shipline plan"))
+/// `shipline plan`: the stages that would run, in order, without side effects.
+pub fn plan(args: PlanArgs, _global: &Global) -> anyhow::Result<i32> {
+    let config = args.config.load()?;
+    let plan = if args.local {
+        plan::plan_local(&config)
+    } else {
+        let branch = args.branch.as_deref().unwrap_or_default();
+        plan::plan_for_branch(&config, branch).map_err(|e| CliError::usage(e.to_string()))?
+    };
+    if args.json {
+        let v = serde_json::json!({
+            "version": 1,
+            "branch": plan.branch,
+            "environment": plan.environment,
+            "local": plan.local,
+            "stages": plan.stages,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", render_plan(&plan));
+    }
+    Ok(shipline_core::exit::OK)
+}
+
+/// Human rendering of a plan.
+pub fn render_plan(plan: &plan::Plan) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    match (&plan.branch, &plan.environment) {
+        (Some(b), Some(e)) => {
+            let _ = writeln!(out, "plan for branch `{b}` -> environment `{e}`");
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "plan for a local check (nothing is pushed or deployed)"
+            );
+        }
+    }
+    let width = plan.stages.iter().map(|s| s.id.len()).max().unwrap_or(0);
+    for (i, s) in plan.stages.iter().enumerate() {
+        let needs = if s.needs.is_empty() {
+            String::new()
+        } else {
+            format!("  [needs {}]", s.needs.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "{:>3}. {:<width$}  {}{}",
+            i + 1,
+            s.id,
+            s.description,
+            needs
+        );
+    }
+    out
 }
 
 /// Arguments of `shipline graph`.
 #[derive(Debug, clap::Args)]
 pub struct GraphArgs {
-    /// Arguments (not built yet).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
-/// Runs `shipline graph`.
-pub fn graph(_args: GraphArgs, _global: &Global) -> anyhow::Result<i32> {
-    Err(CliError::not_implemented("shipline graph"))
+/// `shipline graph`: Mermaid on stdout.
+pub fn graph(args: GraphArgs, _global: &Global) -> anyhow::Result<i32> {
+    let config = args.config.load()?;
+    print!("{}", shipline_core::graph::mermaid(&config));
+    Ok(shipline_core::exit::OK)
 }
 
 /// Arguments of `shipline run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Arguments (not built yet).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    /// The branch that was pushed; selects the environment.
+    #[arg(long, conflicts_with_all = ["local", "resume"])]
+    pub branch: Option<String>,
+    /// Build, test and scan only; nothing is pushed or deployed.
+    #[arg(long)]
+    pub local: bool,
+    /// Continue a run that stopped at the approval gate.
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "local")]
+    pub resume: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print the run record as JSON at the end (events go to stderr as JSON lines).
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// Runs `shipline run`.
-pub fn run(_args: RunArgs, _global: &Global) -> anyhow::Result<i32> {
+/// `shipline run`.
+pub fn run(args: RunArgs, _global: &Global) -> anyhow::Result<i32> {
+    let _config = args.config.load()?;
     Err(CliError::not_implemented("shipline run"))
 }
 
 /// Arguments of `shipline runs`.
 #[derive(Debug, clap::Args)]
 pub struct RunsArgs {
-    /// Arguments (not built yet).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    #[command(subcommand)]
+    pub cmd: Option<RunsCmd>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
-/// Runs `shipline runs`.
-pub fn runs(_args: RunsArgs, _global: &Global) -> anyhow::Result<i32> {
-    Err(CliError::not_implemented("shipline runs"))
+/// `shipline runs` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum RunsCmd {
+    /// Show one run record.
+    Show {
+        /// Run id.
+        id: String,
+    },
+}
+
+/// `shipline runs [show ID]`.
+pub fn runs(args: RunsArgs, _global: &Global) -> anyhow::Result<i32> {
+    let config = args.config.load()?;
+    let store = open_store(&config)?;
+    match args.cmd {
+        Some(RunsCmd::Show { id }) => {
+            let record = store.load_run(&id).map_err(store_error)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&record)?);
+            } else {
+                print!("{}", crate::render::run_summary(&record));
+            }
+        }
+        None => {
+            let mut records = Vec::new();
+            for r in store.list_runs().map_err(store_error)? {
+                match r {
+                    Ok(r) => records.push(r),
+                    Err(e) => eprintln!("warning: {e}"),
+                }
+            }
+            if args.json {
+                let v = serde_json::json!({"version": 1, "runs": records});
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", crate::render::runs_table(&records));
+            }
+        }
+    }
+    Ok(shipline_core::exit::OK)
 }

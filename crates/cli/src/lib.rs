@@ -13,6 +13,7 @@ mod cmd_pipeline;
 mod cmd_registry;
 mod cmd_scan;
 mod output;
+mod render;
 
 pub use output::{CliError, Global};
 
@@ -24,7 +25,12 @@ pub use output::{CliError, Global};
 /// Exit codes: 0 ok; 1 findings, gate, approval or deploy failed; 2 usage or config error;
 /// 3 tool or infrastructure error.
 #[derive(Debug, Parser)]
-#[command(name = "shipline", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "shipline",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// When to use colour: auto (a terminal without NO_COLOR), always, never.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]

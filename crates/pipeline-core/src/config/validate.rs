@@ -253,7 +253,10 @@ fn explain_serde_error(message: &str) -> (String, Option<String>) {
             Some("check the value's type: strings need quotes, lists need [ ]".into()),
         );
     }
-    (message.to_string(), None)
+    (
+        format!("invalid TOML: {message}"),
+        Some("check the quotes, brackets and `key = value` syntax at this position".into()),
+    )
 }
 
 fn valid_var_name(s: &str) -> bool {
