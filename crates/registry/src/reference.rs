@@ -1,0 +1,216 @@
+//! Image references: `ghcr.io/org/app:tag`, `...@sha256:...`, `localhost:5000/x`, Docker Hub
+//! short names.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{Digest, RegistryError};
+
+/// A normalized image reference.
+///
+/// Parsing follows the Docker reference grammar (through `oci-client`): a name without a
+/// registry is on Docker Hub (`docker.io`), a single-component Docker Hub name is in `library/`,
+/// and a reference with neither tag nor digest means `:latest`.
+///
+/// ```
+/// use shipline_registry::Reference;
+/// let r = Reference::parse("nginx").unwrap();
+/// assert_eq!(r.to_string(), "docker.io/library/nginx:latest");
+/// let r = Reference::parse("localhost:5000/team/app@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").unwrap();
+/// assert_eq!(r.registry(), "localhost:5000");
+/// assert_eq!(r.repository(), "team/app");
+/// assert!(r.tag().is_none());
+/// assert!(Reference::parse("Upper/Case").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Reference {
+    registry: String,
+    repository: String,
+    tag: Option<String>,
+    digest: Option<Digest>,
+}
+
+impl Reference {
+    /// Parses and normalizes a reference.
+    pub fn parse(input: &str) -> Result<Self, RegistryError> {
+        let bad = |reason: String| RegistryError::InvalidReference {
+            input: input.to_owned(),
+            reason,
+        };
+        if input.trim() != input || input.is_empty() {
+            return Err(bad("empty or surrounded by whitespace".into()));
+        }
+        if input.contains("://") {
+            return Err(bad(
+                "a reference has no scheme (write `host/repo:tag`)".into()
+            ));
+        }
+        let parsed = oci_client::Reference::try_from(input).map_err(|e| bad(e.to_string()))?;
+        let digest = match parsed.digest() {
+            Some(d) => Some(Digest::parse(d).map_err(|e| bad(e.to_string()))?),
+            None => None,
+        };
+        if parsed.repository().is_empty() || parsed.registry().is_empty() {
+            return Err(bad("missing repository".into()));
+        }
+        Ok(Reference {
+            registry: parsed.registry().to_owned(),
+            repository: parsed.repository().to_owned(),
+            tag: parsed.tag().map(str::to_owned),
+            digest,
+        })
+    }
+
+    /// The registry as written (`docker.io`, `ghcr.io`, `localhost:5000`).
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The host the distribution API is served from (Docker Hub's is `registry-1.docker.io`).
+    pub fn api_host(&self) -> &str {
+        if self.registry == "docker.io" {
+            "registry-1.docker.io"
+        } else {
+            &self.registry
+        }
+    }
+
+    /// The repository path (`org/app`, `library/nginx`).
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    /// The tag, if any.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// The digest, if pinned.
+    pub fn digest(&self) -> Option<&Digest> {
+        self.digest.as_ref()
+    }
+
+    /// What to put after `/manifests/`: the digest when pinned, else the tag (`latest` by default).
+    pub fn manifest_reference(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => "latest".to_owned(),
+        }
+    }
+
+    /// The same repository pinned to `digest` (the tag is dropped).
+    pub fn with_digest(&self, digest: Digest) -> Reference {
+        Reference {
+            registry: self.registry.clone(),
+            repository: self.repository.clone(),
+            tag: None,
+            digest: Some(digest),
+        }
+    }
+
+    /// The same repository at `tag` (any digest is dropped).
+    pub fn with_tag(&self, tag: &str) -> Result<Reference, RegistryError> {
+        if !valid_tag(tag) {
+            return Err(RegistryError::InvalidReference {
+                input: format!("{}/{}:{tag}", self.registry, self.repository),
+                reason: "invalid tag format".into(),
+            });
+        }
+        Ok(Reference {
+            registry: self.registry.clone(),
+            repository: self.repository.clone(),
+            tag: Some(tag.to_owned()),
+            digest: None,
+        })
+    }
+
+    /// `registry/repository` without tag or digest.
+    pub fn repository_url_name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// Whether two references name the same repository on the same registry.
+    pub fn same_repository(&self, other: &Reference) -> bool {
+        self.registry == other.registry && self.repository == other.repository
+    }
+}
+
+/// Whether `tag` matches `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub fn valid_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Reference({self})")
+    }
+}
+
+impl FromStr for Reference {
+    type Err = RegistryError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Reference::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes() {
+        let cases = [
+            ("ghcr.io/org/app:1.2", "ghcr.io/org/app:1.2"),
+            ("busybox", "docker.io/library/busybox:latest"),
+            ("me/app:x", "docker.io/me/app:x"),
+            ("localhost:5000/x", "localhost:5000/x:latest"),
+            ("127.0.0.1:5000/a/b:c", "127.0.0.1:5000/a/b:c"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                Reference::parse(input).unwrap().to_string(),
+                want,
+                "{input}"
+            );
+        }
+        assert_eq!(
+            Reference::parse("busybox").unwrap().api_host(),
+            "registry-1.docker.io"
+        );
+    }
+
+    #[test]
+    fn rejects() {
+        for bad in [
+            "",
+            " x",
+            "https://ghcr.io/a",
+            "ghcr.io/Org/app",
+            "a:b:c",
+            "ghcr.io/a@sha256:123",
+            "ghcr.io/a@md5:d41d8cd98f00b204e9800998ecf8427e",
+            "a/",
+        ] {
+            assert!(Reference::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+}
