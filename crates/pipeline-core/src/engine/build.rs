@@ -212,7 +212,7 @@ impl Engine {
 
     /// Tags `image` as `target` (`repository:tag`).
     pub async fn tag(&self, image: &str, target: &str) -> Result<(), EngineError> {
-        let (repo, tag) = split_tag(target);
+        let (repo, tag) = split_reference(target);
         self.docker
             .tag_image(
                 image,
@@ -227,7 +227,7 @@ impl Engine {
 }
 
 /// Splits `repo:tag` (a registry port is not a tag); the tag defaults to `latest`.
-pub(crate) fn split_tag(reference: &str) -> (&str, &str) {
+pub fn split_reference(reference: &str) -> (&str, &str) {
     match reference.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo, tag),
         _ => (reference, "latest"),
@@ -250,9 +250,9 @@ mod tests {
 
     #[test]
     fn split() {
-        assert_eq!(split_tag("a/b:1"), ("a/b", "1"));
+        assert_eq!(split_reference("a/b:1"), ("a/b", "1"));
         assert_eq!(
-            split_tag("localhost:5000/b"),
+            split_reference("localhost:5000/b"),
             ("localhost:5000/b", "latest")
         );
     }

@@ -22,7 +22,7 @@ mod events;
 mod export;
 mod run;
 
-pub use build::{oci_labels, BuildOutput, BuildRequest};
+pub use build::{oci_labels, split_reference, BuildOutput, BuildRequest};
 pub use containers::{ContainerInfo, Health, ImageInfo};
 pub use context::{collect_context, BuildContext, ContextPolicy};
 pub use error::EngineError;

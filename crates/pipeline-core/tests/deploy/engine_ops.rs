@@ -1,0 +1,146 @@
+//! Build, test container and export through the engine.
+
+use shipline_core::engine::{BuildRequest, ContextPolicy, EngineError, EngineEvent, TestRequest};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::support::{build_test_image, engine, Stack};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn build_test_and_export() {
+    let engine = engine().await;
+    let stack = Stack::new("eng", "");
+    let image = build_test_image(&engine, &stack.repository, "v1", true).await;
+    let info = engine.image_digests(&image).await.expect("inspect");
+    assert!(info.id.starts_with("sha256:"));
+
+    // the test command decides by its exit code; output is streamed
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let on = move |ev: EngineEvent| {
+        if let EngineEvent::TestOutput { line, .. } = ev {
+            sink.lock().expect("lock").push(line);
+        }
+    };
+    let ok = engine
+        .run_test(
+            &TestRequest {
+                image: image.clone(),
+                command: vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    "cat /www/version; exit 0".into(),
+                ],
+                env: vec![],
+                timeout: Duration::from_secs(60),
+            },
+            &on,
+        )
+        .await
+        .expect("run");
+    assert!(ok.passed());
+    assert_eq!(lines.lock().expect("lock").as_slice(), ["v1"]);
+    let failed = engine
+        .run_test(
+            &TestRequest {
+                image: image.clone(),
+                command: vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    "echo boom >&2; exit 7".into(),
+                ],
+                env: vec![],
+                timeout: Duration::from_secs(60),
+            },
+            &|_| {},
+        )
+        .await
+        .expect("run");
+    assert_eq!(failed.exit_code, 7);
+    assert_eq!(failed.tail, ["boom"]);
+    let timeout = engine
+        .run_test(
+            &TestRequest {
+                image: image.clone(),
+                command: vec!["/bin/sleep".into(), "30".into()],
+                env: vec![],
+                timeout: Duration::from_secs(2),
+            },
+            &|_| {},
+        )
+        .await;
+    assert!(matches!(timeout, Err(EngineError::TestTimeout { .. })));
+    // no test container is left behind
+    let left = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            "label=io.shipline.test=1",
+            "--filter",
+        ])
+        .arg(format!("ancestor={image}"))
+        .output()
+        .expect("docker ps");
+    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty());
+
+    // export to an OCI layout (streamed through a docker-archive file)
+    let out = tempfile::tempdir().expect("tempdir");
+    let layout = out.path().join("oci");
+    let exported = engine
+        .export_oci_layout(&image, &layout, "v1", &|_| {})
+        .await
+        .expect("export");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index"))
+            .expect("json");
+    assert_eq!(
+        index["manifests"][0]["digest"],
+        exported.manifest_digest.as_str()
+    );
+    let hex = exported.manifest_digest.trim_start_matches("sha256:");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(layout.join("blobs/sha256").join(hex)).expect("manifest"),
+    )
+    .expect("json");
+    let config_digest = manifest["config"]["digest"]
+        .as_str()
+        .expect("config digest");
+    assert_eq!(config_digest, info.id, "the config blob is the image ID");
+    assert!(!manifest["layers"].as_array().expect("layers").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn build_failure_and_context_refusal() {
+    let engine = engine().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nRUN [\"/nope\"]\n",
+    )
+    .expect("write");
+    let req = BuildRequest::new(
+        dir.path().to_path_buf(),
+        vec!["shipline-test/broken:abc".into()],
+    );
+    let err = engine.build(&req, &|_| {}).await.expect_err("build fails");
+    assert!(matches!(err, EngineError::Build { .. }), "{err}");
+
+    std::fs::write(dir.path().join(".env.prod"), "SECRET=1\n").expect("write");
+    let err = engine.build(&req, &|_| {}).await.expect_err("refused");
+    assert!(matches!(err, EngineError::ForbiddenContext { .. }), "{err}");
+    let mut allowed = req.clone();
+    allowed.policy = ContextPolicy {
+        allow_env_files: true,
+    };
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let w = warnings.clone();
+    let _ = engine
+        .build(&allowed, &move |ev| {
+            if let EngineEvent::Warning { message } = ev {
+                w.lock().expect("lock").push(message);
+            }
+        })
+        .await;
+    assert_eq!(warnings.lock().expect("lock").len(), 1);
+}

@@ -1,0 +1,12 @@
+//! Deploy and engine integration tests against the real Docker engine and compose CLI.
+//!
+//! Every test builds its own tiny scratch+busybox images under a unique repository and uses a
+//! unique compose project, removed again when the test's [`support::Stack`] drops.
+
+mod support;
+
+mod engine_ops;
+mod faults;
+mod flow;
+mod locking;
+mod zero_downtime;

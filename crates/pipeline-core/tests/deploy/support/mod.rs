@@ -1,0 +1,232 @@
+//! Shared test support for tests that need the Docker engine.
+//!
+//! Reuse from another test binary with
+//! `#[path = "../deploy/support/mod.rs"] mod support;` (e.g. in `tests/it/main.rs`).
+//!
+//! - [`engine`]: connects (API version negotiated) or fails with a clear message;
+//! - [`build_test_image`]: a tiny `FROM scratch` image with the static busybox from Debian's
+//!   `busybox-static`, serving `/www` with `busybox httpd` on port 80, a HEALTHCHECK every
+//!   second (`/health` must answer and `/tmp/drain` must not exist), `/version` answering the
+//!   version string; `healthy = false` builds one whose health check always fails;
+//! - [`Stack`]: a temp compose project (unique project name, compose file, env file, store)
+//!   that takes itself down and removes its images on drop;
+//! - [`edge::Edge`]: a stand-in for Traefik: a loopback TCP proxy routing only to healthy
+//!   containers of a service, refreshed on engine events; [`edge::load`] counts failures.
+
+#![allow(dead_code)]
+
+pub mod edge;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use shipline_core::deploy::{DeployTarget, Strategy};
+use shipline_core::engine::{BuildRequest, Engine};
+
+/// Connects to the engine or panics with what to do.
+pub async fn engine() -> Engine {
+    match Engine::connect().await {
+        Ok(e) => e,
+        Err(e) => panic!(
+            "these tests need a running Docker engine (docker info must work): {e}; run scripts/prereqs.sh"
+        ),
+    }
+}
+
+fn busybox() -> PathBuf {
+    let p = PathBuf::from("/bin/busybox");
+    assert!(
+        p.is_file(),
+        "these tests need the static busybox at /bin/busybox (Debian package busybox-static); run scripts/prereqs.sh"
+    );
+    p
+}
+
+/// A unique lowercase suffix for project and repository names.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{:x}{:04x}", std::process::id(), rand_u16())
+}
+
+fn rand_u16() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static N: AtomicU16 = AtomicU16::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    (t as u16) ^ N.fetch_add(7919, Ordering::Relaxed)
+}
+
+/// Builds `repository:version` (see the module doc) and returns the reference.
+pub async fn build_test_image(
+    engine: &Engine,
+    repository: &str,
+    version: &str,
+    healthy: bool,
+) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = dir.path();
+    std::fs::copy(busybox(), ctx.join("busybox")).expect("copy busybox");
+    std::fs::create_dir_all(ctx.join("www")).expect("mkdir www");
+    std::fs::write(ctx.join("www/version"), format!("{version}\n")).expect("write");
+    std::fs::write(ctx.join("www/index.html"), format!("<h1>{version}</h1>\n")).expect("write");
+    if healthy {
+        std::fs::write(ctx.join("www/health"), "ok\n").expect("write");
+    }
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        r#"FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN ["/bin/mkdir", "-p", "/tmp"]
+COPY www /www
+HEALTHCHECK --interval=1s --timeout=2s --retries=1 CMD ["/bin/sh", "-c", "test ! -f /tmp/drain && wget -q -O /dev/null http://127.0.0.1/health"]
+EXPOSE 80
+CMD ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]
+"#,
+    )
+    .expect("write Dockerfile");
+    let reference = format!("{repository}:{version}");
+    let mut req = BuildRequest::new(ctx.to_path_buf(), vec![reference.clone()]);
+    req.labels.insert("io.shipline.test".into(), "1".into());
+    engine
+        .build(&req, &|_| {})
+        .await
+        .unwrap_or_else(|e| panic!("failed to build test image {reference}: {e}"));
+    reference
+}
+
+/// A compose project in a temp directory: `compose.yaml` with one service `web` running
+/// `${REPO}:${IMAGE_TAG}`, `.env.test` with `REPO`, a store under `.shipline/`.
+pub struct Stack {
+    /// Keeps the directory alive.
+    pub dir: tempfile::TempDir,
+    /// Compose project name (unique).
+    pub project: String,
+    /// Image repository (unique).
+    pub repository: String,
+}
+
+impl Stack {
+    /// A new stack with `extra_compose` appended under the `web` service (indented 4 spaces).
+    pub fn new(name: &str, extra_compose: &str) -> Stack {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let project = unique(&format!("sl{name}"));
+        let repository = format!("shipline-test/{project}");
+        std::fs::write(
+            dir.path().join("compose.yaml"),
+            format!(
+                "version: \"3.7\"\nservices:\n  web:\n    image: ${{REPO}}:${{IMAGE_TAG:-none}}\n    labels:\n      io.shipline.test: \"1\"\n{extra_compose}"
+            ),
+        )
+        .expect("write compose");
+        std::fs::write(
+            dir.path().join(".env.test"),
+            format!("# test stack\nREPO={repository}\n"),
+        )
+        .expect("write env");
+        Stack {
+            dir,
+            project,
+            repository,
+        }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The env file.
+    pub fn env_file(&self) -> PathBuf {
+        self.path().join(".env.test")
+    }
+
+    /// The tag the env file holds.
+    pub fn env_tag(&self) -> Option<String> {
+        shipline_core::deploy::read_var(&self.env_file(), "IMAGE_TAG").expect("read env file")
+    }
+
+    /// The deploy target for this stack.
+    pub fn target(&self, strategy: Strategy) -> DeployTarget {
+        DeployTarget {
+            env: format!("env-{}", self.project),
+            repository: self.repository.clone(),
+            env_file: self.env_file(),
+            tag_variable: "IMAGE_TAG".into(),
+            compose_project: self.project.clone(),
+            compose_files: vec![self.path().join("compose.yaml")],
+            compose_dir: self.path().to_path_buf(),
+            deploy_hook: None,
+            create_networks: Vec::new(),
+            health_timeout: Duration::from_secs(60),
+            health_interval: Duration::from_millis(250),
+            http_check: None,
+            strategy,
+            rolling_services: if strategy == Strategy::Rolling {
+                vec!["web".into()]
+            } else {
+                Vec::new()
+            },
+            drain: Duration::from_secs(2),
+            prune_after: None,
+            keep: 3,
+            store_dir: self.path().join(".shipline"),
+        }
+    }
+
+    /// The images (`repository:tag`) the project's running containers use, sorted.
+    pub async fn running_images(&self, engine: &Engine) -> Vec<String> {
+        let mut v: Vec<String> = engine
+            .project_containers(&self.project, None, true)
+            .await
+            .expect("list containers")
+            .into_iter()
+            .map(|c| c.image)
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // best effort, synchronous: containers, networks, then images of the repository
+        let ids = std::process::Command::new("docker")
+            .args(["ps", "-aq", "--filter"])
+            .arg(format!("label=com.docker.compose.project={}", self.project))
+            .output();
+        if let Ok(o) = ids {
+            let ids: Vec<String> = String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            if !ids.is_empty() {
+                let _ = std::process::Command::new("docker")
+                    .args(["rm", "-f", "-v"])
+                    .args(&ids)
+                    .output();
+            }
+        }
+        let _ = std::process::Command::new("docker")
+            .args(["network", "rm"])
+            .arg(format!("{}_default", self.project))
+            .output();
+        if let Ok(o) = std::process::Command::new("docker")
+            .args(["images", "-q", "--format", "{{.Repository}}:{{.Tag}}"])
+            .arg(&self.repository)
+            .output()
+        {
+            let refs: Vec<String> = String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            if !refs.is_empty() {
+                let _ = std::process::Command::new("docker")
+                    .args(["rmi", "-f"])
+                    .args(&refs)
+                    .output();
+            }
+        }
+    }
+}
