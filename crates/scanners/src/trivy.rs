@@ -1,0 +1,974 @@
+//! Trivy: run `trivy image|fs ... --format json` or ingest its JSON report (SchemaVersion 2).
+//!
+//! The parser streams: every `Vulnerabilities` entry becomes a [`Finding`] as soon as it is
+//! read, so a 100,000-vulnerability report never exists twice in memory.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use crate::finding::{stable_id, Finding, FindingKind, Location, Package, Severity, Suppression};
+use crate::process::{self, ProcessSpec};
+use crate::report::{ScanError, ScannerRun};
+
+/// The Trivy report schema version this adapter understands.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// What Trivy scans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrivyTarget {
+    /// `trivy image REF` (a reference, or `--input ARCHIVE` when it is a path to a tar).
+    Image(String),
+    /// `trivy image --input ARCHIVE` (a `docker save` / OCI archive).
+    ImageArchive(PathBuf),
+    /// `trivy fs PATH`.
+    Fs(PathBuf),
+}
+
+/// How to run Trivy.
+#[derive(Debug, Clone)]
+pub struct TrivyOptions {
+    /// The executable (default `trivy`, looked up on `PATH`).
+    pub binary: PathBuf,
+    /// What to scan.
+    pub target: TrivyTarget,
+    /// Air-gapped mode: no DB, Java DB or version-check downloads, no telemetry.
+    pub offline: bool,
+    /// `--cache-dir`.
+    pub cache_dir: Option<PathBuf>,
+    /// Kills Trivy after this long (also passed as Trivy's own `--timeout`).
+    pub timeout: Duration,
+    /// `--scanners` (empty: Trivy's default).
+    pub scanners: Vec<String>,
+    /// Extra arguments, placed before the target.
+    pub extra_args: Vec<String>,
+    /// Extra environment for the child (e.g. `TRIVY_USERNAME`), on top of PATH/HOME/...
+    pub env: Vec<(String, String)>,
+    /// Largest report accepted on stdout.
+    pub stdout_cap: usize,
+}
+
+impl TrivyOptions {
+    /// Defaults for scanning `target`: `trivy` on PATH, online, 10 minutes.
+    pub fn new(target: TrivyTarget) -> Self {
+        TrivyOptions {
+            binary: PathBuf::from("trivy"),
+            target,
+            offline: false,
+            cache_dir: None,
+            timeout: Duration::from_secs(600),
+            scanners: Vec::new(),
+            extra_args: Vec::new(),
+            env: Vec::new(),
+            stdout_cap: process::DEFAULT_STDOUT_CAP,
+        }
+    }
+}
+
+/// The flags an air-gapped runner needs.
+pub const OFFLINE_FLAGS: &[&str] = &[
+    "--skip-db-update",
+    "--skip-java-db-update",
+    "--offline-scan",
+    "--skip-check-update",
+    "--skip-version-check",
+    "--disable-telemetry",
+];
+
+/// The command line (and environment) for `opts`.
+pub fn command(opts: &TrivyOptions) -> ProcessSpec {
+    let mut args: Vec<String> = Vec::new();
+    let (sub, target): (&str, Option<String>) = match &opts.target {
+        TrivyTarget::Image(r) => ("image", Some(r.clone())),
+        TrivyTarget::ImageArchive(p) => ("image", {
+            args.push("--input".into());
+            args.push(p.display().to_string());
+            None
+        }),
+        TrivyTarget::Fs(p) => ("fs", Some(p.display().to_string())),
+    };
+    let mut all = vec![sub.to_string()];
+    all.extend([
+        "--format".into(),
+        "json".into(),
+        "--exit-code".into(),
+        "0".into(),
+        "--quiet".into(),
+        "--timeout".into(),
+        format!("{}s", opts.timeout.as_secs().max(1)),
+    ]);
+    if let Some(dir) = &opts.cache_dir {
+        all.push("--cache-dir".into());
+        all.push(dir.display().to_string());
+    }
+    if !opts.scanners.is_empty() {
+        all.push("--scanners".into());
+        all.push(opts.scanners.join(","));
+    }
+    if opts.offline {
+        all.extend(OFFLINE_FLAGS.iter().map(|s| (*s).to_string()));
+    }
+    all.extend(opts.extra_args.iter().cloned());
+    all.extend(args);
+    if let Some(t) = target {
+        all.push(t);
+    }
+    let mut spec = ProcessSpec::new(opts.binary.clone().into_os_string())
+        .args(all)
+        .timeout(opts.timeout)
+        .stdout_cap(opts.stdout_cap);
+    if opts.offline {
+        spec = spec.env("TRIVY_DISABLE_TELEMETRY", "true");
+    }
+    for (k, v) in &opts.env {
+        spec = spec.env(k, v);
+    }
+    spec
+}
+
+/// Runs Trivy and parses its report. Never returns a pass on failure: every problem
+/// (missing binary, crash, timeout, empty or invalid output, `ERROR`/`FATAL` log lines,
+/// unknown schema) yields a run with status `error`.
+pub fn run(opts: &TrivyOptions) -> ScannerRun {
+    let artifact = match &opts.target {
+        TrivyTarget::Image(r) => r.clone(),
+        TrivyTarget::ImageArchive(p) | TrivyTarget::Fs(p) => p.display().to_string(),
+    };
+    match run_inner(opts) {
+        Ok(run) => run.with_source("run"),
+        Err(e) => {
+            let mut r = ScannerRun::failed("trivy", &e).with_source("run");
+            r.status.message = r
+                .status
+                .message
+                .map(|m| format!("{m} (scanning {artifact})"));
+            r
+        }
+    }
+}
+
+/// [`run`] on tokio's blocking pool.
+pub async fn run_async(opts: TrivyOptions) -> ScannerRun {
+    match tokio::task::spawn_blocking(move || run(&opts)).await {
+        Ok(r) => r,
+        Err(e) => ScannerRun::failed("trivy", &std::io::Error::other(e.to_string())),
+    }
+}
+
+fn run_inner(opts: &TrivyOptions) -> Result<ScannerRun, ScanError> {
+    let spec = command(opts);
+    let out = process::run(&spec)?;
+    let stderr = out.stderr_tail(2000);
+    if !out.success() {
+        return Err(ScanError::Exit {
+            tool: "trivy".into(),
+            exit: out.exit,
+            stderr,
+        });
+    }
+    if out.stdout_truncated {
+        return Err(ScanError::OutputTooLarge {
+            tool: "trivy".into(),
+            cap: opts.stdout_cap,
+        });
+    }
+    if out.stdout.iter().all(u8::is_ascii_whitespace) {
+        return Err(ScanError::EmptyOutput {
+            tool: "trivy".into(),
+            stderr,
+        });
+    }
+    let errors = log_errors(&out.stderr_lossy());
+    if let Some(first) = errors.first() {
+        return Err(ScanError::ToolErrors {
+            tool: "trivy".into(),
+            count: errors.len(),
+            first: first.clone(),
+        });
+    }
+    parse(&out.stdout, "stdout")
+}
+
+/// Lines of Trivy's stderr log at level `ERROR` or `FATAL` (Trivy can log those and still
+/// exit 0).
+pub fn log_errors(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| {
+            let mut words = l.split_whitespace();
+            let first = words.next().unwrap_or("");
+            let second = words.next().unwrap_or("");
+            ["ERROR", "FATAL"].contains(&first) || ["ERROR", "FATAL"].contains(&second)
+        })
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+/// Reads a Trivy JSON report file.
+pub fn ingest_file(path: &std::path::Path) -> ScannerRun {
+    let name = path.display().to_string();
+    let res = std::fs::read(path)
+        .map_err(|source| ScanError::Read {
+            path: name.clone(),
+            source,
+        })
+        .and_then(|bytes| {
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Err(ScanError::EmptyOutput {
+                    tool: "trivy".into(),
+                    stderr: format!("report file {name} is empty"),
+                });
+            }
+            parse(&bytes, &name)
+        });
+    match res {
+        Ok(r) => r.with_source(name),
+        Err(e) => ScannerRun::failed("trivy", &e).with_source(name),
+    }
+}
+
+/// Parses a Trivy JSON report (SchemaVersion 2) into findings.
+///
+/// `source_name` names where the bytes came from, for messages.
+pub fn parse(bytes: &[u8], source_name: &str) -> Result<ScannerRun, ScanError> {
+    let report: RawReport = match serde_json::from_slice(bytes) {
+        Ok(r) => r,
+        Err(source) => {
+            // A different schema may fail to parse: say so rather than "invalid JSON".
+            if let Ok(v) = serde_json::from_slice::<SchemaOnly>(bytes) {
+                if v.schema_version != Some(SCHEMA_VERSION) {
+                    return Err(schema_error(v.schema_version, source_name));
+                }
+            }
+            return Err(ScanError::Json {
+                tool: "trivy".into(),
+                source_name: source_name.into(),
+                source,
+            });
+        }
+    };
+    if report.schema_version != Some(SCHEMA_VERSION) {
+        return Err(schema_error(report.schema_version, source_name));
+    }
+    let artifact = report.artifact_name;
+    let repo = artifact
+        .as_deref()
+        .map(|a| artifact_repository(a, report.artifact_type.as_deref()));
+    let mut findings = Vec::new();
+    for r in report.results.unwrap_or_default() {
+        let mut fs = r.findings;
+        if findings.is_empty() {
+            std::mem::swap(&mut findings, &mut fs);
+        } else {
+            findings.append(&mut fs);
+        }
+    }
+    let version = report.trivy.and_then(|t| t.version);
+    for f in &mut findings {
+        f.tool_version.clone_from(&version);
+        f.location.artifact.clone_from(&artifact);
+        if f.id.is_empty() {
+            f.id = identity(f, repo.as_deref().unwrap_or(""));
+        }
+    }
+    Ok(ScannerRun::ok("trivy", version, findings))
+}
+
+fn schema_error(found: Option<u32>, source_name: &str) -> ScanError {
+    ScanError::UnknownSchema {
+        tool: "trivy".into(),
+        source_name: source_name.into(),
+        found: found.map_or_else(|| "missing".to_string(), |v| v.to_string()),
+        expected: SCHEMA_VERSION.to_string(),
+    }
+}
+
+/// The image repository without tag or digest (`ghcr.io/a/b:1.2@sha256:..` → `ghcr.io/a/b`);
+/// other artifacts are returned as they are.
+pub fn artifact_repository(artifact: &str, artifact_type: Option<&str>) -> String {
+    if artifact_type.is_some_and(|t| t != "container_image") {
+        return artifact.to_string();
+    }
+    let no_digest = artifact.split('@').next().unwrap_or(artifact);
+    match no_digest.rfind(':') {
+        Some(i) if !no_digest[i + 1..].contains('/') => no_digest[..i].to_string(),
+        _ => no_digest.to_string(),
+    }
+}
+
+/// A package URL without its version, qualifiers or subpath.
+pub fn purl_without_version(purl: &str) -> &str {
+    let end = purl.find(['@', '?', '#']).unwrap_or(purl.len());
+    &purl[..end]
+}
+
+/// Canonical form of a Trivy check id: `DS002`, `DS-0002` and `AVD-DS-0002` → `DS-0002`.
+pub fn canonical_check_id(id: &str) -> String {
+    let s = id.strip_prefix("AVD-").unwrap_or(id);
+    let letters: String = s.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let rest = s[letters.len()..].trim_start_matches('-');
+    if letters.is_empty() || rest.is_empty() || !rest.chars().all(|c| c.is_ascii_digit()) {
+        return id.to_string();
+    }
+    let n: u64 = rest.parse().unwrap_or(0);
+    format!("{}-{:04}", letters.to_ascii_uppercase(), n)
+}
+
+fn identity(f: &Finding, repo: &str) -> String {
+    match f.kind {
+        FindingKind::Vulnerability | FindingKind::License => {
+            let pkg = f
+                .package
+                .as_ref()
+                .map(|p| {
+                    p.purl
+                        .as_deref()
+                        .map_or_else(|| p.name.clone(), |u| purl_without_version(u).to_string())
+                })
+                .unwrap_or_default();
+            stable_id(&[
+                "trivy",
+                kind_str(f.kind),
+                &f.rule_id,
+                &pkg,
+                f.location.path.as_deref().unwrap_or(""),
+                repo,
+            ])
+        }
+        _ => stable_id(&[
+            "trivy",
+            kind_str(f.kind),
+            &canonical_check_id(&f.rule_id),
+            f.location.path.as_deref().unwrap_or(""),
+            &hex::encode(sha_short(&f.message)),
+            repo,
+        ]),
+    }
+}
+
+fn sha_short(s: &str) -> [u8; 8] {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(s.as_bytes());
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&d[..8]);
+    out
+}
+
+fn kind_str(k: FindingKind) -> &'static str {
+    match k {
+        FindingKind::Vulnerability => "vulnerability",
+        FindingKind::Misconfiguration => "misconfiguration",
+        FindingKind::Secret => "secret",
+        FindingKind::License => "license",
+        FindingKind::Sast => "sast",
+    }
+}
+
+/// Maps a Trivy severity string.
+pub fn severity(s: &str) -> Severity {
+    match s.to_ascii_uppercase().as_str() {
+        "CRITICAL" => Severity::Critical,
+        "HIGH" => Severity::High,
+        "MEDIUM" => Severity::Medium,
+        "LOW" => Severity::Low,
+        "INFO" | "NEGLIGIBLE" => Severity::Info,
+        _ => Severity::Unknown,
+    }
+}
+
+#[derive(Deserialize)]
+struct SchemaOnly {
+    #[serde(rename = "SchemaVersion")]
+    schema_version: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct RawReport {
+    #[serde(rename = "SchemaVersion")]
+    schema_version: Option<u32>,
+    #[serde(rename = "Trivy")]
+    trivy: Option<RawTrivy>,
+    #[serde(rename = "ArtifactName")]
+    artifact_name: Option<String>,
+    #[serde(rename = "ArtifactType")]
+    artifact_type: Option<String>,
+    #[serde(rename = "Results")]
+    results: Option<Vec<ParsedResult>>,
+}
+
+#[derive(Deserialize)]
+struct RawTrivy {
+    #[serde(rename = "Version")]
+    version: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct PkgIdentifier {
+    #[serde(rename = "PURL")]
+    purl: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct CvssEntry {
+    #[serde(rename = "V2Score")]
+    v2: Option<f64>,
+    #[serde(rename = "V3Score")]
+    v3: Option<f64>,
+    #[serde(rename = "V40Score")]
+    v40: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct RawVuln {
+    #[serde(rename = "VulnerabilityID")]
+    id: String,
+    #[serde(rename = "VendorIDs", default)]
+    vendor_ids: Vec<String>,
+    #[serde(rename = "PkgName", default)]
+    pkg_name: String,
+    #[serde(rename = "PkgPath")]
+    pkg_path: Option<String>,
+    #[serde(rename = "PkgIdentifier", default)]
+    pkg_identifier: PkgIdentifier,
+    #[serde(rename = "InstalledVersion")]
+    installed: Option<String>,
+    #[serde(rename = "FixedVersion")]
+    fixed: Option<String>,
+    #[serde(rename = "Status")]
+    status: Option<String>,
+    #[serde(rename = "Title")]
+    title: Option<String>,
+    #[serde(rename = "Description")]
+    description: Option<String>,
+    #[serde(rename = "Severity", default)]
+    severity: String,
+    #[serde(rename = "CweIDs", default)]
+    cwe: Vec<String>,
+    #[serde(rename = "CVSS", default)]
+    cvss: std::collections::BTreeMap<String, CvssEntry>,
+    #[serde(rename = "PrimaryURL")]
+    primary_url: Option<String>,
+    #[serde(rename = "References", default)]
+    references: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct CauseMetadata {
+    #[serde(rename = "StartLine")]
+    start_line: Option<u32>,
+    #[serde(rename = "EndLine")]
+    end_line: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct RawMisconf {
+    #[serde(rename = "ID", default)]
+    id: String,
+    #[serde(rename = "AVDID")]
+    avd_id: Option<String>,
+    #[serde(rename = "Title", default)]
+    title: String,
+    #[serde(rename = "Description", default)]
+    description: String,
+    #[serde(rename = "Message", default)]
+    message: String,
+    #[serde(rename = "Resolution")]
+    resolution: Option<String>,
+    #[serde(rename = "Severity", default)]
+    severity: String,
+    #[serde(rename = "PrimaryURL")]
+    primary_url: Option<String>,
+    #[serde(rename = "References", default)]
+    references: Vec<String>,
+    #[serde(rename = "Status", default)]
+    status: String,
+    #[serde(rename = "CauseMetadata", default)]
+    cause: CauseMetadata,
+}
+
+#[derive(Deserialize)]
+struct RawSecret {
+    #[serde(rename = "RuleID", default)]
+    rule_id: String,
+    #[serde(rename = "Category", default)]
+    category: String,
+    #[serde(rename = "Severity", default)]
+    severity: String,
+    #[serde(rename = "Title", default)]
+    title: String,
+    #[serde(rename = "StartLine")]
+    start_line: Option<u32>,
+    #[serde(rename = "EndLine")]
+    end_line: Option<u32>,
+    #[serde(rename = "Match", default)]
+    matched: String,
+}
+
+#[derive(Deserialize)]
+struct RawLicense {
+    #[serde(rename = "Severity", default)]
+    severity: String,
+    #[serde(rename = "Category", default)]
+    category: String,
+    #[serde(rename = "PkgName", default)]
+    pkg_name: String,
+    #[serde(rename = "FilePath")]
+    file_path: Option<String>,
+    #[serde(rename = "Name", default)]
+    name: String,
+    #[serde(rename = "Link")]
+    link: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawModified {
+    #[serde(rename = "Type", default)]
+    kind: String,
+    #[serde(rename = "Status", default)]
+    status: String,
+    #[serde(rename = "Statement")]
+    statement: Option<String>,
+    #[serde(rename = "Source")]
+    source: Option<String>,
+    #[serde(rename = "Finding")]
+    finding: serde_json::Value,
+}
+
+fn opt_nonempty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.is_empty())
+}
+
+fn vuln_finding(v: RawVuln) -> Finding {
+    let cvss = v
+        .cvss
+        .values()
+        .filter_map(|c| c.v40.or(c.v3).or(c.v2))
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    let mut references = Vec::with_capacity(v.references.len() + 1);
+    if let Some(u) = opt_nonempty(v.primary_url) {
+        references.push(u);
+    }
+    for r in v.references {
+        if !references.contains(&r) {
+            references.push(r);
+        }
+    }
+    let fixed = opt_nonempty(v.fixed);
+    let fix = fixed
+        .as_ref()
+        .map(|f| format!("upgrade {} to {}", v.pkg_name, f));
+    let title = opt_nonempty(v.title).unwrap_or_else(|| v.id.clone());
+    let message = opt_nonempty(v.description).unwrap_or_else(|| title.clone());
+    Finding {
+        id: String::new(),
+        tool: "trivy".into(),
+        tool_version: None,
+        kind: FindingKind::Vulnerability,
+        severity: severity(&v.severity),
+        tool_severity: Some(v.severity),
+        rule_id: v.id,
+        aliases: v.vendor_ids,
+        title,
+        message,
+        cvss,
+        cwe: v.cwe,
+        owasp: Vec::new(),
+        location: Location {
+            path: opt_nonempty(v.pkg_path),
+            ..Location::default()
+        },
+        package: Some(Package {
+            name: v.pkg_name,
+            purl: v.pkg_identifier.purl,
+            installed: v.installed,
+            fixed,
+            status: v.status,
+        }),
+        references,
+        fix,
+        suppression: None,
+    }
+}
+
+fn misconf_finding(m: RawMisconf, target: &str) -> Option<Finding> {
+    let suppression = match m.status.as_str() {
+        "FAIL" | "" => None,
+        "EXCEPTION" => Some(Suppression {
+            by: "trivy-exception".into(),
+            reason: Some("exception in Trivy configuration".into()),
+            expires: None,
+        }),
+        _ => return None, // PASS and anything else is not a finding
+    };
+    let canonical = canonical_check_id(&m.id);
+    let mut aliases = Vec::new();
+    if canonical != m.id {
+        aliases.push(canonical);
+    }
+    if let Some(a) = m.avd_id.filter(|a| !a.is_empty() && *a != m.id) {
+        aliases.push(a);
+    }
+    let mut references = Vec::new();
+    if let Some(u) = opt_nonempty(m.primary_url) {
+        references.push(u);
+    }
+    for r in m.references {
+        if !references.contains(&r) {
+            references.push(r);
+        }
+    }
+    let message = if m.message.is_empty() {
+        m.description.clone()
+    } else {
+        m.message
+    };
+    Some(Finding {
+        id: String::new(),
+        tool: "trivy".into(),
+        tool_version: None,
+        kind: FindingKind::Misconfiguration,
+        rule_id: m.id,
+        aliases,
+        title: m.title,
+        message,
+        severity: severity(&m.severity),
+        tool_severity: Some(m.severity),
+        cvss: None,
+        cwe: Vec::new(),
+        owasp: Vec::new(),
+        location: Location {
+            path: Some(target.to_string()),
+            start_line: m.cause.start_line.filter(|l| *l > 0),
+            end_line: m.cause.end_line.filter(|l| *l > 0),
+            ..Location::default()
+        },
+        package: None,
+        references,
+        fix: m.resolution,
+        suppression,
+    })
+}
+
+fn secret_finding(s: RawSecret, target: &str) -> Finding {
+    let id = stable_id(&[
+        "trivy",
+        "secret",
+        &s.rule_id,
+        target,
+        &hex::encode(sha_short(s.matched.trim())),
+    ]);
+    let title = if s.title.is_empty() {
+        s.rule_id.clone()
+    } else {
+        s.title
+    };
+    let message = format!(
+        "{} ({}) found in {}{}",
+        title,
+        if s.category.is_empty() {
+            "secret"
+        } else {
+            &s.category
+        },
+        target,
+        s.start_line.map(|l| format!(":{l}")).unwrap_or_default()
+    );
+    Finding {
+        id,
+        tool: "trivy".into(),
+        tool_version: None,
+        kind: FindingKind::Secret,
+        rule_id: s.rule_id,
+        aliases: Vec::new(),
+        title,
+        message,
+        severity: severity(&s.severity),
+        tool_severity: Some(s.severity),
+        cvss: None,
+        cwe: vec!["CWE-798".into()],
+        owasp: Vec::new(),
+        location: Location {
+            path: Some(target.to_string()),
+            start_line: s.start_line,
+            end_line: s.end_line,
+            ..Location::default()
+        },
+        package: None,
+        references: Vec::new(),
+        fix: Some("remove the secret from the artifact and rotate it".into()),
+        suppression: None,
+    }
+}
+
+fn license_finding(l: RawLicense, target: &str) -> Finding {
+    let title = format!("license {} ({})", l.name, l.category);
+    let message = if l.pkg_name.is_empty() {
+        format!(
+            "{} is licensed {} (category {})",
+            target, l.name, l.category
+        )
+    } else {
+        format!(
+            "package {} is licensed {} (category {})",
+            l.pkg_name, l.name, l.category
+        )
+    };
+    Finding {
+        id: String::new(),
+        tool: "trivy".into(),
+        tool_version: None,
+        kind: FindingKind::License,
+        rule_id: l.name,
+        aliases: Vec::new(),
+        title,
+        message,
+        severity: severity(&l.severity),
+        tool_severity: Some(l.severity),
+        cvss: None,
+        cwe: Vec::new(),
+        owasp: Vec::new(),
+        location: Location {
+            path: Some(opt_nonempty(l.file_path).unwrap_or_else(|| target.to_string())),
+            ..Location::default()
+        },
+        package: (!l.pkg_name.is_empty()).then(|| Package {
+            name: l.pkg_name,
+            ..Package::default()
+        }),
+        references: l.link.into_iter().filter(|s| !s.is_empty()).collect(),
+        fix: None,
+        suppression: None,
+    }
+}
+
+fn modified_finding(m: RawModified, target: &str) -> Option<Finding> {
+    let mut f = match m.kind.as_str() {
+        "vulnerability" => vuln_finding(serde_json::from_value(m.finding).ok()?),
+        "misconfiguration" => {
+            let mut raw: RawMisconf = serde_json::from_value(m.finding).ok()?;
+            raw.status = "FAIL".into();
+            misconf_finding(raw, target)?
+        }
+        "secret" => secret_finding(serde_json::from_value(m.finding).ok()?, target),
+        "license" => license_finding(serde_json::from_value(m.finding).ok()?, target),
+        _ => return None,
+    };
+    let mut reason = m.status.clone();
+    if let Some(s) = m.statement.filter(|s| !s.is_empty()) {
+        reason = format!("{reason}: {s}");
+    }
+    f.suppression = Some(Suppression {
+        by: match m.source.filter(|s| !s.is_empty()) {
+            Some(s) => format!("trivy ({s})"),
+            None => "trivy".into(),
+        },
+        reason: Some(reason),
+        expires: None,
+    });
+    Some(f)
+}
+
+/// One `Results[]` entry, already converted to findings while it was read.
+struct ParsedResult {
+    findings: Vec<Finding>,
+}
+
+impl<'de> Deserialize<'de> for ParsedResult {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ResultVisitor)
+    }
+}
+
+struct ResultVisitor;
+
+/// Converts a sequence of `T` into findings as it is read.
+struct SeqSeed<'a, T, F, R> {
+    out: &'a mut Vec<T>,
+    convert: F,
+    raw: std::marker::PhantomData<R>,
+}
+
+impl<'de, T, R, F> DeserializeSeed<'de> for SeqSeed<'_, T, F, R>
+where
+    R: Deserialize<'de>,
+    F: FnMut(R) -> Option<T>,
+{
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        struct V<'a, T, F, R>(&'a mut Vec<T>, F, std::marker::PhantomData<R>);
+        impl<'de, T, R, F> Visitor<'de> for V<'_, T, F, R>
+        where
+            R: Deserialize<'de>,
+            F: FnMut(R) -> Option<T>,
+        {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array or null")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_none<E: de::Error>(self) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+                if let Some(n) = seq.size_hint() {
+                    self.0.reserve(n);
+                }
+                while let Some(item) = seq.next_element::<R>()? {
+                    if let Some(t) = (self.1)(item) {
+                        self.0.push(t);
+                    }
+                }
+                Ok(())
+            }
+        }
+        d.deserialize_any(V(self.out, self.convert, std::marker::PhantomData))
+    }
+}
+
+impl<'de> Visitor<'de> for ResultVisitor {
+    type Value = ParsedResult;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Trivy result object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ParsedResult, A::Error> {
+        let mut findings: Vec<Finding> = Vec::new();
+        let mut target: Option<String> = None;
+        let mut class: Option<String> = None;
+        // Misconfigurations/secrets/licenses/modified need the target: keep them raw until
+        // the end of the object (they are few); vulnerabilities stream.
+        let mut misconfs: Vec<RawMisconf> = Vec::new();
+        let mut secrets: Vec<RawSecret> = Vec::new();
+        let mut licenses: Vec<RawLicense> = Vec::new();
+        let mut modified: Vec<RawModified> = Vec::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "Target" => target = map.next_value()?,
+                "Class" => class = map.next_value()?,
+                "Vulnerabilities" => map.next_value_seed(SeqSeed {
+                    out: &mut findings,
+                    convert: |v: RawVuln| Some(vuln_finding(v)),
+                    raw: std::marker::PhantomData,
+                })?,
+                "Misconfigurations" => map.next_value_seed(SeqSeed {
+                    out: &mut misconfs,
+                    convert: Some,
+                    raw: std::marker::PhantomData,
+                })?,
+                "Secrets" => map.next_value_seed(SeqSeed {
+                    out: &mut secrets,
+                    convert: Some,
+                    raw: std::marker::PhantomData,
+                })?,
+                "Licenses" => map.next_value_seed(SeqSeed {
+                    out: &mut licenses,
+                    convert: Some,
+                    raw: std::marker::PhantomData,
+                })?,
+                "ExperimentalModifiedFindings" => map.next_value_seed(SeqSeed {
+                    out: &mut modified,
+                    convert: Some,
+                    raw: std::marker::PhantomData,
+                })?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let target = target.unwrap_or_default();
+        let lang = class.as_deref() == Some("lang-pkgs");
+        let n_vulns = findings.len();
+        findings.extend(
+            misconfs
+                .into_iter()
+                .filter_map(|m| misconf_finding(m, &target)),
+        );
+        findings.extend(secrets.into_iter().map(|s| secret_finding(s, &target)));
+        findings.extend(licenses.into_iter().map(|l| license_finding(l, &target)));
+        let first_modified = findings.len();
+        findings.extend(
+            modified
+                .into_iter()
+                .filter_map(|m| modified_finding(m, &target)),
+        );
+        let fill = |f: &mut Finding| {
+            if !target.is_empty() {
+                f.location.target = Some(target.clone());
+            }
+            if lang && f.location.path.is_none() && !target.is_empty() {
+                f.location.path = Some(target.clone());
+            }
+        };
+        findings[..n_vulns].iter_mut().for_each(fill);
+        findings[first_modified..]
+            .iter_mut()
+            .filter(|f| f.kind == FindingKind::Vulnerability)
+            .for_each(fill);
+        for f in &mut findings[n_vulns..] {
+            if f.location.target.is_none() && !target.is_empty() {
+                f.location.target = Some(target.clone());
+            }
+        }
+        Ok(ParsedResult { findings })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_ids() {
+        assert_eq!(canonical_check_id("DS002"), "DS-0002");
+        assert_eq!(canonical_check_id("DS-0002"), "DS-0002");
+        assert_eq!(canonical_check_id("AVD-DS-0002"), "DS-0002");
+        assert_eq!(canonical_check_id("KSV-0001"), "KSV-0001");
+        assert_eq!(canonical_check_id("weird_id"), "weird_id");
+    }
+
+    #[test]
+    fn repositories_and_purls() {
+        assert_eq!(
+            artifact_repository("ghcr.io/a/b:1.2", Some("container_image")),
+            "ghcr.io/a/b"
+        );
+        assert_eq!(
+            artifact_repository("localhost:5000/a@sha256:abc", None),
+            "localhost:5000/a"
+        );
+        assert_eq!(
+            artifact_repository("localhost:5000/a", None),
+            "localhost:5000/a"
+        );
+        assert_eq!(artifact_repository("dir:x", Some("filesystem")), "dir:x");
+        assert_eq!(
+            purl_without_version("pkg:apk/alpine/musl@1.1.20-r4?arch=x86_64"),
+            "pkg:apk/alpine/musl"
+        );
+    }
+
+    #[test]
+    fn stderr_error_lines() {
+        let log = "2024-01-01T00:00:00Z\tINFO\tok\n2024-01-01T00:00:00Z\tERROR\tboom\nFATAL bad\n";
+        assert_eq!(log_errors(log).len(), 2);
+    }
+
+    #[test]
+    fn id_survives_tag_change() {
+        let doc = |tag: &str, ver: &str| {
+            format!(
+                r#"{{"SchemaVersion":2,"ArtifactName":"repo/app:{tag}","ArtifactType":"container_image",
+                "Results":[{{"Target":"repo/app:{tag} (alpine 3.{ver})","Class":"os-pkgs","Vulnerabilities":[
+                {{"VulnerabilityID":"CVE-1","PkgName":"musl","PkgIdentifier":{{"PURL":"pkg:apk/alpine/musl@1.{ver}"}},
+                "InstalledVersion":"1.{ver}","Severity":"HIGH"}}]}}]}}"#
+            )
+        };
+        let a = parse(doc("1.0", "1").as_bytes(), "a").expect("parses");
+        let b = parse(doc("2.0", "2").as_bytes(), "b").expect("parses");
+        assert_eq!(a.findings[0].id, b.findings[0].id);
+    }
+}
