@@ -164,6 +164,21 @@ fn rule_fixtures() {
 }
 
 #[test]
+fn compose_semantics() {
+    // Merging, interpolation and Traefik sources: the snapshot shows where each finding
+    // points after the merge, and the warnings.
+    insta::glob!("../../../fixtures/audit", "compose/*/case.toml", |path| {
+        let dir = path.parent().expect("case dir");
+        let report = run_case(dir).unwrap_or_else(|e| panic!("{}: {}", dir.display(), e));
+        let mut text = render(&report.findings);
+        for w in &report.warnings {
+            text.push_str(&format!("warning: {w}\n"));
+        }
+        insta::assert_snapshot!(text);
+    });
+}
+
+#[test]
 fn error_fixtures() {
     insta::glob!("../../../fixtures/audit", "errors/*/case.toml", |path| {
         let dir = path.parent().expect("case dir");
