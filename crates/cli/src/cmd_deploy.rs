@@ -1,55 +1,353 @@
 //! Deploy commands: deploy, rollback, status, lock.
 
+use std::time::Duration;
+
+use shipline_core::deploy::{
+    self, DeployError, DeployEvent, DeployReport, DeployRequest, DeployTarget, LockStatus,
+};
+use shipline_core::engine::Engine;
+
+use crate::cmd_pipeline::ConfigArg;
 use crate::{CliError, Global};
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| CliError::tool(format!("failed to start the async runtime: {e}")))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+fn target(config: &ConfigArg, env: &str) -> anyhow::Result<DeployTarget> {
+    let cfg = config.load()?;
+    DeployTarget::from_config(&cfg, env).ok_or_else(|| {
+        let known: Vec<&str> = cfg.environments.keys().map(String::as_str).collect();
+        CliError::usage(format!(
+            "failed to find environment {env} in {}: known environments: {}",
+            cfg.path.display(),
+            known.join(", ")
+        ))
+    })
+}
+
+async fn connect() -> anyhow::Result<Engine> {
+    Engine::connect().await.map_err(|e| {
+        let cause = std::error::Error::source(&e)
+            .map(|s| format!(": {s}"))
+            .unwrap_or_default();
+        CliError::tool(format!("{e}{cause}"))
+    })
+}
+
+fn deploy_error(e: DeployError) -> anyhow::Error {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    let code = e.exit_code();
+    anyhow::Error::new(CliError { code, message: msg })
+}
+
+fn render_event(global: &Global, ev: DeployEvent) {
+    match ev {
+        DeployEvent::Step { step, message } => global.info(format!("[{step}] {message}")),
+        DeployEvent::Warning { message } => global.warn(message),
+    }
+}
+
+/// Prints a deploy report (stdout: result; stderr: failure details) and returns the exit code.
+fn finish(report: &DeployReport, json: bool, global: &Global) -> anyhow::Result<i32> {
+    if json {
+        let v = serde_json::json!({"version": 1, "deployment": report});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let r = &report.record;
+        println!(
+            "{}: {} {} (previous {}, {} via {}, {} ms)",
+            r.env,
+            match r.outcome {
+                deploy::Outcome::Succeeded => "deployed",
+                deploy::Outcome::RolledBack =>
+                    "ROLLED BACK, still running the previous version instead of",
+                deploy::Outcome::Failed => "FAILED (rollback failed too) deploying",
+                deploy::Outcome::Repaired => "repaired",
+            },
+            r.image,
+            r.previous_tag.as_deref().unwrap_or("none"),
+            r.strategy,
+            report.compose.display_name(),
+            r.duration_ms
+        );
+    }
+    if let Some(f) = &report.failure {
+        global.warn(format!("{} failed: {}", f.step, f.message));
+        for (container, lines) in &f.containers {
+            eprintln!("  {container}:");
+            for l in lines {
+                eprintln!("    {l}");
+            }
+        }
+        if let Some(rb) = &f.rollback_error {
+            global.warn(format!(
+                "rollback failed: {rb}; the next deploy will repair"
+            ));
+        }
+    }
+    Ok(if report.succeeded() {
+        shipline_core::exit::OK
+    } else {
+        shipline_core::exit::FAILED
+    })
+}
 
 /// Arguments of `shipline deploy`.
 #[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["tag", "digest"]))]
 pub struct DeployArgs {
-    /// Arguments (not built yet).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    /// The environment (a key of `[environments]`).
+    pub env: String,
+    /// The image tag to deploy (`repository:TAG`).
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// The manifest digest the image must have (`sha256:...`); without --tag, the local image
+    /// of the repository carrying this digest is deployed.
+    #[arg(long)]
+    pub digest: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Wait this long for another deploy of the environment (e.g. `5m`).
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub lock_wait: Duration,
+    /// Why (recorded with the lock and the deployment).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Print the deployment record as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `shipline deploy`.
-pub fn deploy(_args: DeployArgs, _global: &Global) -> anyhow::Result<i32> {
-    Err(CliError::not_implemented("shipline deploy"))
+pub fn deploy(args: DeployArgs, global: &Global) -> anyhow::Result<i32> {
+    let target = target(&args.config, &args.env)?;
+    runtime()?.block_on(async {
+        let engine = connect().await?;
+        let tag = match (&args.tag, &args.digest) {
+            (Some(t), _) => t.clone(),
+            (None, Some(d)) => tag_for_digest(&engine, &target.repository, d).await?,
+            (None, None) => return Err(CliError::usage("give --tag or --digest")),
+        };
+        let mut req = DeployRequest::new(target, tag.clone());
+        req.digest = args.digest.clone();
+        req.lock_wait = args.lock_wait;
+        if let Some(r) = &args.reason {
+            req.reason = r.clone();
+        }
+        let report = deploy::deploy(&engine, &req, &|ev| render_event(global, ev))
+            .await
+            .map_err(deploy_error)?;
+        finish(&report, args.json, global)
+    })
+}
+
+async fn tag_for_digest(engine: &Engine, repository: &str, digest: &str) -> anyhow::Result<String> {
+    let images = engine
+        .list_repository_images(repository)
+        .await
+        .map_err(|e| CliError::tool(e.to_string()))?;
+    images
+        .iter()
+        .find(|i| i.digests.iter().any(|d| d.ends_with(&format!("@{digest}"))))
+        .and_then(|i| i.tags.iter().find_map(|t| t.rsplit_once(':').map(|(_, t)| t.to_string())))
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "no local image of {repository} has digest {digest}; pass --tag too so it can be pulled"
+            ))
+        })
 }
 
 /// Arguments of `shipline rollback`.
 #[derive(Debug, clap::Args)]
 pub struct RollbackArgs {
-    /// Arguments (not built yet).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    /// The environment.
+    pub env: String,
+    /// The tag to return to (default: the last successful deployment before the current one).
+    #[arg(long)]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Wait this long for another deploy of the environment.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub lock_wait: Duration,
+    /// Print the deployment record as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `shipline rollback`.
-pub fn rollback(_args: RollbackArgs, _global: &Global) -> anyhow::Result<i32> {
-    Err(CliError::not_implemented("shipline rollback"))
+pub fn rollback(args: RollbackArgs, global: &Global) -> anyhow::Result<i32> {
+    let target = target(&args.config, &args.env)?;
+    runtime()?.block_on(async {
+        let engine = connect().await?;
+        let report = deploy::rollback(&engine, target, args.to.clone(), args.lock_wait, &|ev| {
+            render_event(global, ev)
+        })
+        .await
+        .map_err(deploy_error)?;
+        finish(&report, args.json, global)
+    })
 }
 
 /// Arguments of `shipline status`.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// Arguments (not built yet).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    /// One environment (default: all).
+    pub env: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// Runs `shipline status`.
-pub fn status(_args: StatusArgs, _global: &Global) -> anyhow::Result<i32> {
-    Err(CliError::not_implemented("shipline status"))
+/// Runs `shipline status`: exit 0 when every environment runs exactly its recorded version.
+pub fn status(args: StatusArgs, global: &Global) -> anyhow::Result<i32> {
+    let cfg = args.config.load()?;
+    let names: Vec<String> = match &args.env {
+        Some(e) => vec![e.clone()],
+        None => cfg.environments.keys().cloned().collect(),
+    };
+    let mut targets = Vec::new();
+    for n in &names {
+        targets.push(target(&args.config, n)?);
+    }
+    runtime()?.block_on(async {
+        let engine = connect().await?;
+        let st = deploy::status(&engine, &targets)
+            .await
+            .map_err(deploy_error)?;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({"version": 1, "environments": st}))?
+            );
+        } else {
+            for e in &st {
+                let running = if e.running_tags.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    e.running_tags.join(", ")
+                };
+                println!(
+                    "{}: running {} since {} (env file: {}; last record: {}){}",
+                    e.env,
+                    running,
+                    e.since.as_deref().unwrap_or("-"),
+                    e.env_file_tag.as_deref().unwrap_or("unset"),
+                    e.last_record
+                        .as_ref()
+                        .map(|r| format!("{} {:?}", r.tag, r.outcome))
+                        .unwrap_or_else(|| "none".into()),
+                    if e.matches_record { "" } else { " — DOES NOT MATCH the record" }
+                );
+                for c in &e.containers {
+                    println!("  {:<12} {:<40} {:<10} {}", c.service, c.name, c.health, c.image);
+                }
+                if let LockStatus::Held { holder: Some(h) } = &e.lock {
+                    println!("  locked by pid {} on {} since {}: {}", h.pid, h.host, h.since, h.reason);
+                } else if let LockStatus::Interrupted { holder } = &e.lock {
+                    global.warn(format!(
+                        "{}: a deploy was interrupted ({}, phase {:?}); the next deploy or `shipline lock release {}` repairs it",
+                        e.env, holder.reason, holder.phase, e.env
+                    ));
+                }
+            }
+        }
+        Ok(if st.iter().all(|e| e.matches_record) {
+            shipline_core::exit::OK
+        } else {
+            shipline_core::exit::FAILED
+        })
+    })
+}
+
+/// `lock` subcommands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LockAction {
+    /// Show who holds the lock, or whether a deploy was interrupted.
+    Status,
+    /// Recover the lock of an interrupted deploy (restores the env file and previous version).
+    Release,
 }
 
 /// Arguments of `shipline lock`.
 #[derive(Debug, clap::Args)]
 pub struct LockArgs {
-    /// Arguments (not built yet).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    /// `status` or `release`.
+    #[arg(value_enum)]
+    pub action: LockAction,
+    /// The environment.
+    pub env: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `shipline lock`.
-pub fn lock(_args: LockArgs, _global: &Global) -> anyhow::Result<i32> {
-    Err(CliError::not_implemented("shipline lock"))
+pub fn lock(args: LockArgs, global: &Global) -> anyhow::Result<i32> {
+    let target = target(&args.config, &args.env)?;
+    let locks = target.store_dir.join("locks");
+    match args.action {
+        LockAction::Status => {
+            let st = deploy::lock_status(&locks, &target.env).map_err(deploy_error)?;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"version": 1, "env": target.env, "lock": st})
+                    )?
+                );
+            } else {
+                match &st {
+                    LockStatus::Free => println!("{}: free", target.env),
+                    LockStatus::Held { holder: Some(h) } => println!(
+                        "{}: held by pid {} on {} ({}) since {}: {} [phase {:?}]",
+                        target.env, h.pid, h.host, h.user, h.since, h.reason, h.phase
+                    ),
+                    LockStatus::Held { holder: None } => println!("{}: held", target.env),
+                    LockStatus::Interrupted { holder } => println!(
+                        "{}: interrupted deploy by pid {} on {} since {}: {} [phase {:?}]; run `shipline lock release {}`",
+                        target.env, holder.pid, holder.host, holder.since, holder.reason, holder.phase, target.env
+                    ),
+                }
+            }
+            Ok(shipline_core::exit::OK)
+        }
+        LockAction::Release => runtime()?.block_on(async {
+            let engine = connect().await?;
+            let repaired = deploy::release_lock(&engine, &target, &|ev| render_event(global, ev))
+                .await
+                .map_err(deploy_error)?;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"version": 1, "env": target.env, "repaired": repaired})
+                    )?
+                );
+            } else if let Some(h) = repaired {
+                println!(
+                    "{}: repaired the deploy interrupted in phase {:?} ({}); lock released",
+                    target.env, h.phase, h.reason
+                );
+            } else {
+                println!("{}: lock was free", target.env);
+            }
+            Ok(shipline_core::exit::OK)
+        }),
+    }
 }

@@ -1,117 +1,51 @@
-//! The env-file edits a deploy makes: read the tag variable, set it atomically with a backup,
-//! restore the backup.
-//!
-//! This is a thin adapter over the `shipline_envfile` crate's lossless editor; until that API
-//! is available it edits only the one `KEY=VALUE` line and keeps every other byte as is.
+//! The env-file edits a deploy makes, through the `shipline_envfile` crate (Compose-exact,
+//! lossless, locked atomic writes): read the tag variable, set it with a backup, restore the
+//! backup.
 
 use std::path::{Path, PathBuf};
 
+use shipline_envfile::{file::read_text, restore_backup, set_keys, Document, WriteOptions};
+
 use super::DeployError;
 
-fn unquote(v: &str) -> String {
-    let v = v.trim();
-    if v.len() >= 2
-        && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
-    {
-        return v[1..v.len() - 1].to_string();
-    }
-    // an unquoted value ends at ` #` (inline comment)
-    match v.find(" #") {
-        Some(i) => v[..i].trim_end().to_string(),
-        None => v.to_string(),
-    }
-}
-
-fn line_key(line: &str) -> Option<(&str, &str)> {
-    let l = line.trim_start();
-    if l.starts_with('#') {
-        return None;
-    }
-    let l = l.strip_prefix("export ").unwrap_or(l);
-    let (k, v) = l.split_once('=')?;
-    Some((k.trim(), v))
-}
-
-/// The value of `key` in the env file (last assignment wins, as compose reads it), or `None`
+/// The value of `key` in the env file as Compose reads it (last assignment wins), or `None`
 /// when unset or when the file does not exist.
 pub fn read_var(path: &Path, key: &str) -> Result<Option<String>, DeployError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(DeployError::io(path)(e)),
-    };
-    Ok(text
-        .lines()
-        .filter_map(line_key)
-        .filter(|(k, _)| *k == key)
-        .map(|(_, v)| unquote(v))
-        .next_back())
+    Ok(read_text(path)?.and_then(|text| Document::parse(&text).get(key)))
 }
 
-/// Sets `key=value` in the env file atomically, after copying the current file to
-/// `backup_dir`. Returns the backup path (`None` when the file did not exist yet).
+/// Sets `key=value` in the env file (locked, atomic, every other byte kept), after copying
+/// the current file into `backup_dir`. Returns the backup path (`None` when the file did not
+/// exist yet).
 pub fn set_var(
     path: &Path,
     key: &str,
     value: &str,
     backup_dir: &Path,
 ) -> Result<Option<PathBuf>, DeployError> {
-    let old = match std::fs::read(path) {
-        Ok(b) => Some(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(DeployError::io(path)(e)),
+    std::fs::create_dir_all(backup_dir).map_err(DeployError::io(backup_dir))?;
+    let name = format!(
+        "{}.{}.bak",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "env".into()),
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+    );
+    let opts = WriteOptions {
+        backup: Some(backup_dir.join(name)),
+        ..WriteOptions::default()
     };
-    let backup = match &old {
-        Some(bytes) => {
-            std::fs::create_dir_all(backup_dir).map_err(DeployError::io(backup_dir))?;
-            let name = format!(
-                "{}.{}.bak",
-                path.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "env".into()),
-                chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
-            );
-            let b = backup_dir.join(name);
-            super::record::atomic_write(&b, bytes).map_err(DeployError::io(&b))?;
-            Some(b)
-        }
-        None => None,
-    };
-    let text = old
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let mut out = String::with_capacity(text.len() + key.len() + value.len() + 2);
-    let mut done = false;
-    for line in text.split_inclusive('\n') {
-        if let Some((k, _)) = line_key(line) {
-            if k == key {
-                if !done {
-                    out.push_str(&format!("{key}={value}"));
-                    out.push_str(if line.ends_with('\n') { "\n" } else { "" });
-                    done = true;
-                }
-                continue;
-            }
-        }
-        out.push_str(line);
-    }
-    if !done {
-        if !out.is_empty() && !out.ends_with('\n') {
-            out.push('\n');
-        }
-        out.push_str(&format!("{key}={value}\n"));
-    }
-    super::record::atomic_write(path, out.as_bytes()).map_err(DeployError::io(path))?;
-    Ok(backup)
+    let out = set_keys(path, &[(key, value)], &opts)?;
+    Ok(out.backup().map(Path::to_path_buf))
 }
 
-/// Restores the env file from `backup` (atomically); with no backup the file is removed (it
-/// did not exist before the deploy).
+/// Restores the env file from `backup` (locked, atomic); with no backup the file is removed
+/// (it did not exist before the deploy).
 pub fn restore(path: &Path, backup: Option<&Path>) -> Result<(), DeployError> {
     match backup {
         Some(b) => {
-            let bytes = std::fs::read(b).map_err(DeployError::io(b))?;
-            super::record::atomic_write(path, &bytes).map_err(DeployError::io(path))
+            restore_backup(path, b, &WriteOptions::default())?;
+            Ok(())
         }
         None => match std::fs::remove_file(path) {
             Ok(()) => Ok(()),
@@ -139,7 +73,8 @@ mod tests {
             .expect("backup");
         assert_eq!(
             std::fs::read_to_string(&env).expect("read"),
-            "# prod\nA=1\nIMAGE_TAG=v2\nB='x y'\n"
+            "# prod\nA=1\nIMAGE_TAG=\"v2\" \nB='x y'\n",
+            "only the value bytes change"
         );
         assert_eq!(read_var(&env, "B").expect("read"), Some("x y".into()));
         restore(&env, Some(&backup)).expect("restore");

@@ -39,6 +39,9 @@ pub enum DeployError {
         #[source]
         source: std::io::Error,
     },
+    /// The env file could not be read or written.
+    #[error(transparent)]
+    EnvFile(#[from] shipline_envfile::EnvError),
     /// The store could not be written.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -129,6 +132,7 @@ impl DeployError {
             | DeployError::Spawn { .. }
             | DeployError::Io { .. }
             | DeployError::Store(_)
+            | DeployError::EnvFile(_)
             | DeployError::Engine(_) => crate::exit::TOOL,
             DeployError::UnknownEnvironment(_) => crate::exit::USAGE,
             _ => crate::exit::FAILED,

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod config_stack;
 mod engine_ops;
 mod faults;
 mod flow;

@@ -42,6 +42,11 @@ fn busybox() -> PathBuf {
     p
 }
 
+/// `fixtures/deploy/` of the workspace.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/deploy")
+}
+
 /// A unique lowercase suffix for project and repository names.
 pub fn unique(prefix: &str) -> String {
     let prefix = prefix.to_ascii_lowercase();
@@ -74,19 +79,11 @@ pub async fn build_test_image(
     if healthy {
         std::fs::write(ctx.join("www/health"), "ok\n").expect("write");
     }
-    std::fs::write(
+    std::fs::copy(
+        fixtures().join("stack/image/Dockerfile"),
         ctx.join("Dockerfile"),
-        r#"FROM scratch
-COPY busybox /bin/busybox
-RUN ["/bin/busybox", "--install", "-s", "/bin"]
-RUN ["/bin/mkdir", "-p", "/tmp"]
-COPY www /www
-HEALTHCHECK --interval=1s --timeout=2s --retries=1 CMD ["/bin/sh", "-c", "test ! -f /tmp/drain && wget -q -O /dev/null http://127.0.0.1/health"]
-EXPOSE 80
-CMD ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]
-"#,
     )
-    .expect("write Dockerfile");
+    .expect("copy the test image Dockerfile from fixtures/deploy");
     let reference = format!("{repository}:{version}");
     let mut req = BuildRequest::new(ctx.to_path_buf(), vec![reference.clone()]);
     req.labels.insert("io.shipline.test".into(), "1".into());
@@ -124,6 +121,43 @@ impl Stack {
         std::fs::write(
             dir.path().join(".env.test"),
             format!("# test stack\nREPO={repository}\n"),
+        )
+        .expect("write env");
+        Stack {
+            dir,
+            project,
+            repository,
+        }
+    }
+
+    /// A copy of `fixtures/deploy/<name>` in a temp dir, made unique: in `shipline.toml` the
+    /// compose project, the repository and the edge network are replaced, and `.env.test`
+    /// gets `REPO` and `EDGE_NETWORK` (`<project>-edge`).
+    pub fn from_fixture(name: &str) -> Stack {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = fixtures().join(name);
+        for entry in walkdir::WalkDir::new(&src) {
+            let entry = entry.expect("walk fixture");
+            let rel = entry.path().strip_prefix(&src).expect("relative");
+            let dest = dir.path().join(rel);
+            if entry.file_type().is_dir() {
+                std::fs::create_dir_all(&dest).expect("mkdir");
+            } else {
+                std::fs::copy(entry.path(), &dest).expect("copy fixture");
+            }
+        }
+        let project = unique(&format!("slfx{name}"));
+        let repository = format!("shipline-test/{project}");
+        let toml = dir.path().join("shipline.toml");
+        let text = std::fs::read_to_string(&toml).expect("read shipline.toml");
+        let text = text
+            .replace("\"fixture-test\"", &format!("\"{project}\""))
+            .replace("\"shipline-fixture/web\"", &format!("\"{repository}\""))
+            .replace("\"fixture-edge\"", &format!("\"{project}-edge\""));
+        std::fs::write(&toml, text).expect("write shipline.toml");
+        std::fs::write(
+            dir.path().join(".env.test"),
+            format!("# test stack\nREPO={repository}\nEDGE_NETWORK={project}-edge\n"),
         )
         .expect("write env");
         Stack {
@@ -225,6 +259,7 @@ impl Drop for Stack {
         let _ = std::process::Command::new("docker")
             .args(["network", "rm"])
             .arg(format!("{}_default", self.project))
+            .arg(format!("{}-edge", self.project))
             .output();
         if let Ok(o) = std::process::Command::new("docker")
             .args(["images", "-q", "--format", "{{.Repository}}:{{.Tag}}"])
