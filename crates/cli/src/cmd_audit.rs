@@ -7,11 +7,11 @@
 
 use std::path::{Path, PathBuf};
 
-use shipline_scanners::audit::{audit_stacks, AuditOptions, Profile, StackInput, TOOL};
+use shipline_scanners::audit::{audit_stacks, AuditOptions, Profile, StackInput};
 use shipline_scanners::gate::gate;
 use shipline_scanners::policy::Policy;
 use shipline_scanners::render::{render_json, render_markdown, render_sarif, render_table};
-use shipline_scanners::{ScanReport, ScannerRun};
+use shipline_scanners::ScanReport;
 
 use crate::{CliError, Global};
 
@@ -247,11 +247,7 @@ fn audit_and_render(
         result.findings.len()
     ));
     let mut report = ScanReport::new();
-    report.add(ScannerRun::ok(
-        TOOL,
-        Some(env!("CARGO_PKG_VERSION").to_string()),
-        result.findings,
-    ));
+    report.add(result.into_scanner_run());
     report.sort();
     let verdict = gate(&report, &policy, None);
     let text = match output.format {

@@ -182,10 +182,18 @@ pub(crate) fn load_stack(
         }
         for e in doc.entries() {
             if !TOP_LEVEL_KEYS.contains(&e.key.as_str()) && !e.key.starts_with("x-") {
+                let hint = TOP_LEVEL_KEYS
+                    .iter()
+                    .map(|k| (edit_distance(k, &e.key), k))
+                    .filter(|(d, _)| *d <= 2)
+                    .min()
+                    .map(|(_, k)| format!("; did you mean `{k}`?"))
+                    .unwrap_or_default();
                 return Err(AuditError::UnknownKey {
                     path: display,
                     line: e.key_pos.line,
                     key: e.key.clone(),
+                    hint,
                 });
             }
             if e.key == "include" {
@@ -276,6 +284,21 @@ pub(crate) fn load_stack(
         networks,
         var_refs,
     })
+}
+
+/// Levenshtein distance (for "did you mean").
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 fn sanitize_project(name: String) -> String {

@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::finding::{stable_id, Finding, Location};
+use crate::report::ScannerRun;
 
 mod checks;
 mod compose;
@@ -99,6 +100,18 @@ pub struct AuditReport {
     pub stacks: Vec<String>,
 }
 
+impl AuditReport {
+    /// The findings as one `shipline-audit` scanner run, ready for
+    /// [`ScanReport::add`](crate::ScanReport::add) and the gate.
+    pub fn into_scanner_run(self) -> ScannerRun {
+        ScannerRun::ok(
+            TOOL,
+            Some(env!("CARGO_PKG_VERSION").to_string()),
+            self.findings,
+        )
+    }
+}
+
 /// Why an audit could not run. Every variant names the file and, where there is one, the line.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -124,7 +137,7 @@ pub enum AuditError {
         message: String,
     },
     /// A key the compose specification does not know.
-    #[error("failed to load {path}:{line}: unknown top-level key `{key}` (allowed: version, name, services, networks, volumes, secrets, configs, include, models and x-* extensions)")]
+    #[error("failed to load {path}:{line}: unknown top-level key `{key}`{hint} (allowed: version, name, services, networks, volumes, secrets, configs, include, models and x-* extensions)")]
     UnknownKey {
         /// The file.
         path: String,
@@ -132,6 +145,8 @@ pub enum AuditError {
         line: u32,
         /// The key.
         key: String,
+        /// `; did you mean `services`?` or empty.
+        hint: String,
     },
     /// A structurally invalid document or a bad interpolation.
     #[error("failed to load {path}:{line}: {message}")]
@@ -167,6 +182,20 @@ pub enum AuditError {
         /// The stack name.
         stack: String,
     },
+}
+
+impl AuditError {
+    /// The file and line the error points at, when it has them.
+    pub fn location(&self) -> (Option<&str>, Option<u32>) {
+        match self {
+            AuditError::Read { path, .. } => (Some(path), None),
+            AuditError::Parse { path, line, .. }
+            | AuditError::UnknownKey { path, line, .. }
+            | AuditError::Invalid { path, line, .. }
+            | AuditError::MissingVariable { path, line, .. } => (Some(path), Some(*line)),
+            AuditError::NoComposeFiles { .. } | AuditError::DuplicateStack { .. } => (None, None),
+        }
+    }
 }
 
 /// The files an audit read; nodes point into it by index.
