@@ -36,8 +36,14 @@ fn which(name: &str) -> Option<PathBuf> {
 }
 
 impl ComposeCli {
-    /// Finds `docker compose` (preferred) or `docker-compose`.
+    /// Finds `docker compose` (preferred) or `docker-compose`; the answer is cached for the
+    /// life of the process (probing costs a second with the Python v1).
     pub async fn detect() -> Result<ComposeCli, DeployError> {
+        static FOUND: tokio::sync::OnceCell<ComposeCli> = tokio::sync::OnceCell::const_new();
+        FOUND.get_or_try_init(Self::probe).await.cloned()
+    }
+
+    async fn probe() -> Result<ComposeCli, DeployError> {
         if let Some(docker) = which("docker") {
             let p = Proc::new(
                 &docker,

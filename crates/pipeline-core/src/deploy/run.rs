@@ -541,8 +541,8 @@ async fn apply(
     Ok(())
 }
 
-/// Removes this repository's images older than the retention period, keeping the current and
-/// previous tags and the `keep` newest. Images in use are left alone (the engine refuses).
+/// Removes this repository's images older than the retention period and older than the current
+/// image, keeping the current and previous tags and the `keep` newest. Images in use are left alone (the engine refuses).
 async fn prune(
     engine: &Engine,
     t: &DeployTarget,
@@ -559,9 +559,14 @@ async fn prune(
     images.sort_by_key(|i| std::cmp::Reverse(i.created));
     let keep_refs = [Some(t.image(current)), previous.map(|p| t.image(p))];
     let cutoff = chrono::Utc::now().timestamp() - max_age.as_secs() as i64;
+    // never prune what is newer than the current image (built, maybe not deployed yet)
+    let current_created = images
+        .iter()
+        .find(|i| i.tags.contains(&t.image(current)))
+        .map_or(i64::MIN, |i| i.created);
     let mut pruned = Vec::new();
     for (idx, img) in images.iter().enumerate() {
-        if idx < t.keep || img.created >= cutoff {
+        if idx < t.keep || img.created >= cutoff || img.created >= current_created {
             continue;
         }
         if img

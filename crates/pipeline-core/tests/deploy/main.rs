@@ -9,5 +9,6 @@ mod config_stack;
 mod engine_ops;
 mod faults;
 mod flow;
+mod images;
 mod locking;
 mod zero_downtime;

@@ -16,6 +16,7 @@
 #![allow(dead_code)]
 
 pub mod edge;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
