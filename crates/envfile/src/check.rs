@@ -243,7 +243,7 @@ fn check_unquoted(e: &Entry<'_>, out: &mut Vec<Diagnostic>) {
             ));
         }
     }
-    if value.len() > 1 && value[1..].contains(['"', '\'']) {
+    if value.chars().skip(1).any(|c| c == '"' || c == '\'') {
         out.push(diag(
             line,
             Severity::Warning,

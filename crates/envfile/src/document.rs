@@ -109,6 +109,15 @@ impl<'a> Entry<'a> {
     pub fn raw(&self) -> &'a str {
         &self.text[self.item.span.clone()]
     }
+    /// Byte range of the whole statement in [`Document::as_str`].
+    pub fn span(&self) -> std::ops::Range<usize> {
+        self.item.span.clone()
+    }
+    /// Byte range of the value as written (quotes included) in [`Document::as_str`]; for a
+    /// bare key, the empty range right after the key.
+    pub fn value_range(&self) -> std::ops::Range<usize> {
+        self.data.value_span.clone()
+    }
     /// The value as written, quotes included.
     pub fn raw_value(&self) -> &'a str {
         &self.text[self.data.value_span.clone()]

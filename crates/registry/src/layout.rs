@@ -136,28 +136,24 @@ impl OciLayout {
     }
 
     async fn write_atomic(&self, rel: &str, bytes: &[u8]) -> Result<(), RegistryError> {
-        let mut reader: &[u8] = bytes;
         let target = self.root.join(rel);
-        let tmp = temp_name(&target);
-        let result = async {
-            let mut f = tokio::fs::File::create(&tmp)
-                .await
-                .map_err(|e| RegistryError::io("create", &tmp, e))?;
-            tokio::io::copy(&mut reader, &mut f)
-                .await
-                .map_err(|e| RegistryError::io("write", &tmp, e))?;
-            f.sync_all()
-                .await
-                .map_err(|e| RegistryError::io("sync", &tmp, e))?;
-            tokio::fs::rename(&tmp, &target)
-                .await
-                .map_err(|e| RegistryError::io("rename into place", &target, e))
-        }
-        .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
-        }
-        result
+        let guard = TempGuard(Some(temp_name(&target)));
+        let tmp = guard.path().to_path_buf();
+        let mut f = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| RegistryError::io("create", &tmp, e))?;
+        f.write_all(bytes)
+            .await
+            .map_err(|e| RegistryError::io("write", &tmp, e))?;
+        f.sync_all()
+            .await
+            .map_err(|e| RegistryError::io("sync", &tmp, e))?;
+        drop(f);
+        tokio::fs::rename(&tmp, &target)
+            .await
+            .map_err(|e| RegistryError::io("rename into place", &target, e))?;
+        guard.disarm();
+        Ok(())
     }
 
     /// Streams `reader` into the blob store: hashed on the way into a temp file, verified
@@ -170,50 +166,46 @@ impl OciLayout {
         on_bytes: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64, RegistryError> {
         let target = self.root.join(blob_rel(&desc.digest));
-        let tmp = temp_name(&target);
-        let result = async {
-            let mut f = tokio::fs::File::create(&tmp)
+        // removes the temp file on error and when the future is dropped half-way
+        let guard = TempGuard(Some(temp_name(&target)));
+        let tmp = guard.path().to_path_buf();
+        let mut f = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| RegistryError::io("create", &tmp, e))?;
+        let mut v = Verifier::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = reader
+                .read(&mut buf)
                 .await
-                .map_err(|e| RegistryError::io("create", &tmp, e))?;
-            let mut v = Verifier::new();
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                let n = reader
-                    .read(&mut buf)
-                    .await
-                    .map_err(|e| RegistryError::io("read blob for", &target, e))?;
-                if n == 0 {
-                    break;
-                }
-                v.update(&buf[..n]);
-                if v.len() > desc.size {
-                    return Err(RegistryError::SizeMismatch {
-                        digest: desc.digest.to_string(),
-                        expected: desc.size,
-                        actual: v.len(),
-                    });
-                }
-                f.write_all(&buf[..n])
-                    .await
-                    .map_err(|e| RegistryError::io("write", &tmp, e))?;
-                on_bytes(v.len());
+                .map_err(|e| RegistryError::io("read blob for", &target, e))?;
+            if n == 0 {
+                break;
             }
-            let len = v.len();
-            v.verify(&desc.digest, Some(desc.size))?;
-            f.sync_all()
+            v.update(&buf[..n]);
+            if v.len() > desc.size {
+                return Err(RegistryError::SizeMismatch {
+                    digest: desc.digest.to_string(),
+                    expected: desc.size,
+                    actual: v.len(),
+                });
+            }
+            f.write_all(&buf[..n])
                 .await
-                .map_err(|e| RegistryError::io("sync", &tmp, e))?;
-            drop(f);
-            tokio::fs::rename(&tmp, &target)
-                .await
-                .map_err(|e| RegistryError::io("rename into place", &target, e))?;
-            Ok(len)
+                .map_err(|e| RegistryError::io("write", &tmp, e))?;
+            on_bytes(v.len());
         }
-        .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
-        }
-        result
+        let len = v.len();
+        v.verify(&desc.digest, Some(desc.size))?;
+        f.sync_all()
+            .await
+            .map_err(|e| RegistryError::io("sync", &tmp, e))?;
+        drop(f);
+        tokio::fs::rename(&tmp, &target)
+            .await
+            .map_err(|e| RegistryError::io("rename into place", &target, e))?;
+        guard.disarm();
+        Ok(len)
     }
 
     /// Stores a manifest blob and records it in `index.json` (named `tag` if given, replacing an
@@ -245,6 +237,26 @@ impl OciLayout {
         let bytes =
             serde_json::to_vec_pretty(&index).map_err(|e| RegistryError::json("index.json", e))?;
         self.write_atomic("index.json", &bytes).await
+    }
+}
+
+/// Deletes a temp file on drop unless disarmed.
+struct TempGuard(Option<PathBuf>);
+
+impl TempGuard {
+    fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 

@@ -45,7 +45,8 @@ impl Reference {
                 "a reference has no scheme (write `host/repo:tag`)".into()
             ));
         }
-        let parsed = oci_client::Reference::try_from(input).map_err(|e| bad(e.to_string()))?;
+        let parsed = oci_client::Reference::try_from(input)
+            .map_err(|e| bad(diagnose(input, &e.to_string())))?;
         let digest = match parsed.digest() {
             Some(d) => Some(Digest::parse(d).map_err(|e| bad(e.to_string()))?),
             None => None,
@@ -134,6 +135,54 @@ impl Reference {
     pub fn same_repository(&self, other: &Reference) -> bool {
         self.registry == other.registry && self.repository == other.repository
     }
+}
+
+/// A more specific reason than the grammar's "invalid reference format".
+fn diagnose(input: &str, fallback: &str) -> String {
+    let (name_tag, digest) = match input.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (input, None),
+    };
+    if let Some(d) = digest {
+        if let Err(e) = Digest::parse(d) {
+            return match e {
+                RegistryError::Invalid { reason, .. } => format!("invalid digest `{d}`: {reason}"),
+                other => other.to_string(),
+            };
+        }
+    }
+    let last = name_tag.rsplit('/').next().unwrap_or(name_tag);
+    let (name, tag) = match last.split_once(':') {
+        Some((_, t)) if name_tag.contains('/') || !t.bytes().all(|b| b.is_ascii_digit()) => {
+            (&name_tag[..name_tag.len() - t.len() - 1], Some(t))
+        }
+        _ => (name_tag, None),
+    };
+    if let Some(t) = tag {
+        if t.is_empty() {
+            return "empty tag after `:`".into();
+        }
+        if t.contains(':') {
+            return format!("invalid tag `{t}`: more than one `:`");
+        }
+        if !valid_tag(t) {
+            return format!("invalid tag `{t}`: use letters, digits, `_`, `.` and `-`, not first `.` or `-`, at most 128");
+        }
+    }
+    let path = name.split_once('/').map_or(name, |(first, rest)| {
+        if first.contains('.') || first.contains(':') || first == "localhost" {
+            rest
+        } else {
+            name
+        }
+    });
+    if path.bytes().any(|b| b.is_ascii_uppercase()) {
+        return "repository names must be lowercase".into();
+    }
+    if name.starts_with('[') {
+        return "IPv6 registry addresses are not supported; use a host name".into();
+    }
+    fallback.to_owned()
 }
 
 /// Whether `tag` matches `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.

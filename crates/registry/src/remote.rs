@@ -472,7 +472,7 @@ impl RegistryClient {
         host: &str,
         scope: &Scope,
         loc: &str,
-    ) -> Result<(String, u64), RegistryError> {
+    ) -> Result<(String, Option<u64>), RegistryError> {
         let loc_owned = loc.to_owned();
         let resp = self
             .request(host, scope, "get upload status", &mut |c, _| {
@@ -488,13 +488,16 @@ impl RegistryClient {
         )
         .await?;
         let next = location(&base, &resp).unwrap_or_else(|_| loc.to_owned());
+        // `Range: 0-<last byte>`; distribution answers `0-0` both for nothing and for one
+        // byte, so that ambiguous answer (and no answer) means "start a new session"
         let offset = resp
             .headers()
             .get(RANGE)
             .and_then(|v| v.to_str().ok())
             .and_then(|r| r.rsplit('-').next())
             .and_then(|end| end.trim().parse::<u64>().ok())
-            .map_or(0, |end| end + 1);
+            .filter(|end| *end > 0)
+            .map(|end| end + 1);
         Ok((next, offset))
     }
 
@@ -558,8 +561,20 @@ impl RegistryClient {
                 tokio::time::sleep(d).await;
             }
             let (next, at) = self.upload_status(&host, &scope, &loc).await?;
-            loc = next;
-            offset = at;
+            match at {
+                Some(at) => {
+                    loc = next;
+                    offset = at;
+                }
+                None => {
+                    self.cancel_upload(repo, &loc).await;
+                    let resp = self.start_upload(repo, &scope, "").await?;
+                    let resp =
+                        ensure_ok("start blob upload", &repo.to_string(), resp, &[202]).await?;
+                    loc = location(&base, &resp)?;
+                    offset = 0;
+                }
+            }
             reader = open(offset).await?;
         }
         let url = with_digest(&loc, &desc.digest);

@@ -14,8 +14,58 @@ use std::path::Path;
 use serde_sarif::sarif::{self, PropertyBag, ReportingDescriptor, ResultLevel, Sarif};
 
 use crate::finding::{stable_id, Finding, FindingKind, Location, Severity, Suppression};
+use crate::process::{self, ExitKind, ProcessSpec};
 use crate::report::{ScanError, ScannerRun};
 use crate::semgrep::{cwe_id, read_snippet, snippet_hash};
+
+/// Runs any SARIF-producing tool (zizmor, checkov, bandit, ...) and imports its stdout.
+///
+/// `ok_codes` are the exit codes that mean "ran" (tools differ: some exit non-zero when they
+/// find something). Every failure becomes a run named `name` with status `error`.
+pub fn run_tool(
+    name: &str,
+    spec: &ProcessSpec,
+    ok_codes: &[i32],
+    root: Option<&Path>,
+) -> Vec<ScannerRun> {
+    let res = process::run(spec).map_err(ScanError::from).and_then(|out| {
+        let stderr = out.stderr_tail(2000);
+        match out.exit {
+            ExitKind::Code(c) if ok_codes.contains(&c) => {}
+            exit => {
+                return Err(ScanError::Exit {
+                    tool: name.to_string(),
+                    exit,
+                    stderr,
+                })
+            }
+        }
+        if out.stdout_truncated {
+            return Err(ScanError::OutputTooLarge {
+                tool: name.to_string(),
+                cap: out.stdout.len(),
+            });
+        }
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return Err(ScanError::EmptyOutput {
+                tool: name.to_string(),
+                stderr,
+            });
+        }
+        parse(&out.stdout, "stdout", root)
+    });
+    match res {
+        Ok(runs) if runs.is_empty() => {
+            let err = ScanError::EmptyOutput {
+                tool: name.to_string(),
+                stderr: "the SARIF log has no runs".into(),
+            };
+            vec![ScannerRun::failed(name, &err).with_source("run")]
+        }
+        Ok(runs) => runs.into_iter().map(|r| r.with_source("run")).collect(),
+        Err(e) => vec![ScannerRun::failed(name, &e).with_source("run")],
+    }
+}
 
 /// Reads a SARIF file.
 pub fn ingest_file(path: &Path, root: Option<&Path>) -> Vec<ScannerRun> {

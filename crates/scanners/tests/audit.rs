@@ -118,6 +118,31 @@ fn every_rule_has_a_bad_and_a_good_fixture() {
 }
 
 #[test]
+fn docs_describe_every_rule() {
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/audit-rules.md"),
+    )
+    .expect("docs/audit-rules.md exists");
+    for rule in RULES {
+        let heading = format!("### {} {}", rule.id, rule.name);
+        assert!(docs.contains(&heading), "docs lack `{heading}`");
+        let severity = format!("**Severity:** {}.", rule.severity.as_str());
+        let section = docs
+            .split(&heading)
+            .nth(1)
+            .and_then(|s| s.split("\n### ").next())
+            .unwrap_or("");
+        assert!(section.contains(&severity), "{}: severity differs", rule.id);
+        assert!(section.contains(rule.fix), "{}: fix hint differs", rule.id);
+        assert!(
+            section.contains("Bad") && section.contains("Good"),
+            "{}: examples",
+            rule.id
+        );
+    }
+}
+
+#[test]
 fn rule_fixtures() {
     insta::glob!("../../../fixtures/audit", "rules/*/*/case.toml", |path| {
         let dir = path.parent().expect("case dir");

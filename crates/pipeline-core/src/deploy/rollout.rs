@@ -186,7 +186,9 @@ impl Ctx<'_> {
         }
         tokio::time::sleep(self.target.drain).await;
         for c in &old {
-            self.engine.stop_and_remove(&c.id, 10).await?;
+            self.engine
+                .stop_and_remove(&c.id, c.stop_timeout.unwrap_or(10))
+                .await?;
         }
         step(
             self.on,
@@ -310,7 +312,9 @@ impl Ctx<'_> {
                 .map_or(1, |(_, n)| (*n).max(1));
             if !old.is_empty() {
                 for c in &new {
-                    self.engine.stop_and_remove(&c.id, 10).await?;
+                    self.engine
+                        .stop_and_remove(&c.id, c.stop_timeout.unwrap_or(10))
+                        .await?;
                 }
                 for c in &old {
                     let cmd = label_command(c, "io.shipline.undrain", &DEFAULT_UNDRAIN);

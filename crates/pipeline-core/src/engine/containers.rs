@@ -64,6 +64,8 @@ pub struct ContainerInfo {
     pub labels: BTreeMap<String, String>,
     /// Compose's container number (`com.docker.compose.container-number`).
     pub number: u32,
+    /// Seconds to wait after SIGTERM before SIGKILL (`stop_grace_period`), when set.
+    pub stop_timeout: Option<i64>,
 }
 
 /// A local image.
@@ -174,6 +176,7 @@ impl Engine {
                 .get("com.docker.compose.container-number")
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0),
+            stop_timeout: config.stop_timeout,
             image: config.image.unwrap_or_default(),
             image_id: c.image.unwrap_or_default(),
             health,

@@ -44,6 +44,7 @@ fn busybox() -> PathBuf {
 
 /// A unique lowercase suffix for project and repository names.
 pub fn unique(prefix: &str) -> String {
+    let prefix = prefix.to_ascii_lowercase();
     format!("{prefix}{:x}{:04x}", std::process::id(), rand_u16())
 }
 
@@ -116,7 +117,7 @@ impl Stack {
         std::fs::write(
             dir.path().join("compose.yaml"),
             format!(
-                "version: \"3.7\"\nservices:\n  web:\n    image: ${{REPO}}:${{IMAGE_TAG:-none}}\n    labels:\n      io.shipline.test: \"1\"\n{extra_compose}"
+                "version: \"3.7\"\nservices:\n  web:\n    image: ${{REPO}}:${{IMAGE_TAG:-none}}\n    stop_grace_period: 1s\n    labels:\n      io.shipline.test: \"1\"\n{extra_compose}"
             ),
         )
         .expect("write compose");
@@ -149,30 +150,7 @@ impl Stack {
 
     /// The deploy target for this stack.
     pub fn target(&self, strategy: Strategy) -> DeployTarget {
-        DeployTarget {
-            env: format!("env-{}", self.project),
-            repository: self.repository.clone(),
-            env_file: self.env_file(),
-            tag_variable: "IMAGE_TAG".into(),
-            compose_project: self.project.clone(),
-            compose_files: vec![self.path().join("compose.yaml")],
-            compose_dir: self.path().to_path_buf(),
-            deploy_hook: None,
-            create_networks: Vec::new(),
-            health_timeout: Duration::from_secs(60),
-            health_interval: Duration::from_millis(250),
-            http_check: None,
-            strategy,
-            rolling_services: if strategy == Strategy::Rolling {
-                vec!["web".into()]
-            } else {
-                Vec::new()
-            },
-            drain: Duration::from_secs(2),
-            prune_after: None,
-            keep: 3,
-            store_dir: self.path().join(".shipline"),
-        }
+        target_for(self.path(), &self.project, &self.repository, strategy)
     }
 
     /// The images (`repository:tag`) the project's running containers use, sorted.
@@ -187,6 +165,42 @@ impl Stack {
         v.sort();
         v
     }
+}
+
+/// The deploy target of a stack directory (also usable from a child process that must not
+/// own the [`Stack`]): env `env-<project>`, 60 s health timeout, 2 s drain, `web` rolls.
+pub fn target_for(dir: &Path, project: &str, repository: &str, strategy: Strategy) -> DeployTarget {
+    DeployTarget {
+        env: format!("env-{project}"),
+        repository: repository.to_string(),
+        env_file: dir.join(".env.test"),
+        tag_variable: "IMAGE_TAG".into(),
+        compose_project: project.to_string(),
+        compose_files: vec![dir.join("compose.yaml")],
+        compose_dir: dir.to_path_buf(),
+        deploy_hook: None,
+        create_networks: Vec::new(),
+        health_timeout: Duration::from_secs(60),
+        health_interval: Duration::from_millis(250),
+        http_check: None,
+        strategy,
+        rolling_services: if strategy == Strategy::Rolling {
+            vec!["web".into()]
+        } else {
+            Vec::new()
+        },
+        drain: Duration::from_secs(2),
+        prune_after: None,
+        keep: 3,
+        store_dir: dir.join(".shipline"),
+    }
+}
+
+/// Writes an executable shell script.
+pub fn write_script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).expect("write script");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
 impl Drop for Stack {

@@ -1,0 +1,157 @@
+//! Tag listing (paginated), deletion, retention.
+
+use std::time::Duration;
+
+use shipline_registry::{
+    copy, prune, CopyOptions, ImageStore, PruneAction, PruneOptions, Reference, RegistryError,
+};
+
+use crate::support::image::{bytes, make_image};
+use crate::support::open_client;
+use crate::support::proxy::FaultProxy;
+use crate::support::registry::TestRegistry;
+
+async fn push_tags(host: &str, repo: &str, tags: &[(&str, &str)]) {
+    let client = open_client();
+    let src = tempfile::tempdir().unwrap();
+    for (i, (tag, created)) in tags.iter().enumerate() {
+        make_image(src.path(), tag, &[bytes(i as u64 + 10, 500)], created);
+        copy(
+            &client,
+            &ImageStore::parse(&format!("oci:{}:{tag}", src.path().display())).unwrap(),
+            &ImageStore::parse(&format!("{host}/{repo}:{tag}")).unwrap(),
+            &CopyOptions::default(),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn tags_are_listed_across_pages() {
+    use crate::support::proxy::{Fault, Rule};
+    let reg = TestRegistry::open();
+    push_tags(
+        &reg.host,
+        "many/app",
+        &[("a", "2024-01-01T00:00:00Z"), ("c", "2024-01-01T00:00:00Z")],
+    )
+    .await;
+    // distribution 2.8 ignores `n`; the proxy serves a first page with a `Link` to the next
+    let proxy = FaultProxy::start(&reg.host).await;
+    proxy.add(Rule::new(
+        Some("GET"),
+        "/tags/list?n=1000",
+        Fault::Respond(
+            200,
+            vec![
+                ("content-type".into(), "application/json".into()),
+                (
+                    "link".into(),
+                    "</v2/many/app/tags/list?last=b&n=1000>; rel=\"next\"".into(),
+                ),
+            ],
+            r#"{"name":"many/app","tags":["b","a"]}"#.into(),
+        ),
+        1,
+    ));
+    let client = open_client();
+    let listed = client
+        .list_tags(&Reference::parse(&format!("{}/many/app", proxy.host)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(listed, vec!["a", "b", "c"]);
+    let log = proxy.log();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("/tags/list?last=b&n=1000 None")),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn prune_keeps_newest_and_deletes_old_matching_tags() {
+    let reg = TestRegistry::open();
+    push_tags(
+        &reg.host,
+        "ret/app",
+        &[
+            ("build-1", "2024-01-01T00:00:00Z"),
+            ("build-2", "2024-02-01T00:00:00Z"),
+            ("build-3", "2024-03-01T00:00:00Z"),
+            ("build-4", "2024-03-05T00:00:00Z"),
+            ("release", "2023-01-01T00:00:00Z"),
+        ],
+    )
+    .await;
+    let client = open_client();
+    let repo = Reference::parse(&format!("{}/ret/app", reg.host)).unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339("2024-03-06T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let mut opts = PruneOptions {
+        keep: 1,
+        older_than: Some(Duration::from_secs(7 * 86400)),
+        pattern: Some("build-*".into()),
+        dry_run: true,
+        now,
+    };
+    let plan = prune(&client, &repo, &opts).await.unwrap();
+    let summary: Vec<String> = plan
+        .entries
+        .iter()
+        .map(|e| format!("{} {:?}", e.tag, e.action))
+        .collect();
+    insta::assert_debug_snapshot!(summary, @r#"
+    [
+        "build-4 Keep(\"among the newest 1\")",
+        "build-3 Keep(\"newer than the age limit\")",
+        "build-2 WouldDelete",
+        "build-1 WouldDelete",
+    ]
+    "#);
+    assert_eq!(
+        client.list_tags(&repo).await.unwrap().len(),
+        5,
+        "dry run deletes nothing"
+    );
+    opts.dry_run = false;
+    let done = prune(&client, &repo, &opts).await.unwrap();
+    assert_eq!((done.deleted(), done.failed()), (2, 0), "{done:?}");
+    assert_eq!(
+        client.list_tags(&repo).await.unwrap(),
+        vec![
+            "build-3".to_owned(),
+            "build-4".to_owned(),
+            "release".to_owned()
+        ]
+    );
+    assert!(done
+        .entries
+        .iter()
+        .any(|e| e.tag == "build-1" && e.action == PruneAction::Deleted));
+}
+
+#[tokio::test]
+async fn delete_tag_is_refused_clearly_by_distribution_2() {
+    let reg = TestRegistry::open();
+    push_tags(&reg.host, "del/app", &[("a", "2024-01-01T00:00:00Z")]).await;
+    let client = open_client();
+    let r = Reference::parse(&format!("{}/del/app:a", reg.host)).unwrap();
+    let err = client.delete_tag(&r).await.unwrap_err();
+    // distribution 2.8 deletes by digest only; tag deletion is an OCI 1.1 feature
+    assert!(
+        matches!(err, RegistryError::DeleteUnsupported { status: 400, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().starts_with("failed to delete 127.0.0.1:"),
+        "{err}"
+    );
+    let d = client.resolve_digest(&r).await.unwrap();
+    client.delete_manifest(&r, &d).await.unwrap();
+    assert!(matches!(
+        client.resolve_digest(&r).await,
+        Err(RegistryError::NotFound { .. })
+    ));
+}

@@ -1,0 +1,8 @@
+//! Integration tests of shipline-scanners (one binary, one module per area).
+
+mod common;
+mod conformance;
+mod fault_matrix;
+mod gate;
+mod real_tools;
+mod snapshots;
