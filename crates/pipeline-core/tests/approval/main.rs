@@ -1,0 +1,7 @@
+//! Approval and CI tests: signed approvals bound to a digest, OpenSSH interop, GitHub workflows.
+
+mod ci;
+mod common;
+mod openssh;
+mod storage;
+mod verify;
