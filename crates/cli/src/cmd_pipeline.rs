@@ -249,12 +249,14 @@ pub fn resolve_commit(explicit: Option<&str>, dir: &Path) -> anyhow::Result<Stri
                     .current_dir(dir)
                     .output();
                 match out {
-                    Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+                    Ok(o) if o.status.success() => {
+                        String::from_utf8_lossy(&o.stdout).trim().to_string()
+                    }
                     _ => {
                         return Err(CliError::usage(format!(
-                            "failed to find the commit: {} is not in a git checkout; pass --commit SHA",
-                            dir.display()
-                        )))
+                        "failed to find the commit: {} is not in a git checkout; pass --commit SHA",
+                        dir.display()
+                    )))
                     }
                 }
             }
@@ -314,9 +316,9 @@ async fn run_async(
     let record = result.map_err(|e| match e {
         shipline_core::pipeline::PipelineError::Plan(p) => CliError::usage(p.to_string()),
         shipline_core::pipeline::PipelineError::Resume { .. } => CliError::usage(e.to_string()),
-        shipline_core::pipeline::PipelineError::Store(shipline_core::store::StoreError::NotFound { .. }) => {
-            CliError::usage(e.to_string())
-        }
+        shipline_core::pipeline::PipelineError::Store(
+            shipline_core::store::StoreError::NotFound { .. },
+        ) => CliError::usage(e.to_string()),
         other => CliError::tool(other.to_string()),
     })?;
     if args.json {
@@ -328,8 +330,15 @@ async fn run_async(
         RunStatus::Succeeded => shipline_core::exit::OK,
         RunStatus::WaitingApproval => {
             if !args.json {
-                if let Some(s) = record.stages.iter().find(|s| s.status == StageStatus::Waiting) {
-                    global.info(format!("\nstopped at the approval gate:\n  {}", s.message.as_deref().unwrap_or("")));
+                if let Some(s) = record
+                    .stages
+                    .iter()
+                    .find(|s| s.status == StageStatus::Waiting)
+                {
+                    global.info(format!(
+                        "\nstopped at the approval gate:\n  {}",
+                        s.message.as_deref().unwrap_or("")
+                    ));
                 }
             }
             shipline_core::exit::OK

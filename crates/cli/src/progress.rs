@@ -133,11 +133,13 @@ pub async fn render(mut rx: UnboundedReceiver<Event>, mode: Mode, color: bool) {
                         mark(*status, color),
                         stage,
                         secs(*duration_ms),
-                        message.as_deref().and_then(|m| m.lines().next()).unwrap_or("")
+                        message
+                            .as_deref()
+                            .and_then(|m| m.lines().next())
+                            .unwrap_or("")
                     );
-                    match bars.remove(stage) {
-                        Some(bar) => bar.finish_and_clear(),
-                        None => {}
+                    if let Some(bar) = bars.remove(stage) {
+                        bar.finish_and_clear();
                     }
                     let _ = multi.println(line);
                 }

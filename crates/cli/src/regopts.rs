@@ -32,14 +32,18 @@ fn env_value(name: &str) -> Option<String> {
 /// Builds the registry client: credentials for the configured (or `--registry`) host from the
 /// env vars the config names (`SHIPLINE_REGISTRY_USERNAME` / `SHIPLINE_REGISTRY_PASSWORD` when it
 /// names none), else from the docker config.
-pub async fn client(config: Option<&Config>, flags: &RegistryFlags) -> anyhow::Result<RegistryClient> {
+pub async fn client(
+    config: Option<&Config>,
+    flags: &RegistryFlags,
+) -> anyhow::Result<RegistryClient> {
     let mut opts = ClientOptions {
         insecure_registries: flags.insecure_registry.clone(),
         ..ClientOptions::default()
     };
     for pem in &flags.ca_cert {
-        let bytes = std::fs::read(pem)
-            .map_err(|e| CliError::usage(format!("failed to read --ca-cert {}: {e}", pem.display())))?;
+        let bytes = std::fs::read(pem).map_err(|e| {
+            CliError::usage(format!("failed to read --ca-cert {}: {e}", pem.display()))
+        })?;
         opts.extra_root_certificates_pem.push(bytes);
     }
     let reg = config.and_then(|c| c.registry.as_ref());
@@ -48,7 +52,10 @@ pub async fn client(config: Option<&Config>, flags: &RegistryFlags) -> anyhow::R
             opts.insecure_registries.push(r.host.clone());
         }
     }
-    let host = flags.registry.clone().or_else(|| reg.map(|r| r.host.clone()));
+    let host = flags
+        .registry
+        .clone()
+        .or_else(|| reg.map(|r| r.host.clone()));
     let mut credentials = HashMap::new();
     if let Some(host) = host {
         let user_var = reg
@@ -70,7 +77,10 @@ pub async fn client(config: Option<&Config>, flags: &RegistryFlags) -> anyhow::R
             None if reg.is_none_or(|r| r.docker_config) => {
                 let home = std::env::var_os("HOME").map(PathBuf::from);
                 let docker_config = std::env::var_os("DOCKER_CONFIG").map(PathBuf::from);
-                match shipline_registry::docker_config_path(docker_config.as_deref(), home.as_deref()) {
+                match shipline_registry::docker_config_path(
+                    docker_config.as_deref(),
+                    home.as_deref(),
+                ) {
                     Some(file) if file.is_file() => {
                         shipline_registry::credentials_from_docker_config(&file, &host)
                             .await
@@ -84,5 +94,6 @@ pub async fn client(config: Option<&Config>, flags: &RegistryFlags) -> anyhow::R
         credentials.insert(host, creds);
     }
     opts.credentials = credentials;
-    RegistryClient::new(opts).map_err(|e| CliError::tool(format!("failed to set up the registry client: {e}")))
+    RegistryClient::new(opts)
+        .map_err(|e| CliError::tool(format!("failed to set up the registry client: {e}")))
 }

@@ -18,7 +18,8 @@ const PASSWORD: &str = "e2e-canary-password-7f3a9c";
 
 struct Project {
     dir: tempfile::TempDir,
-    registry: TestRegistry,
+    /// kept alive for the test; stopped on drop
+    _registry: TestRegistry,
     ca: PathBuf,
     repository: String,
     dev_project: String,
@@ -48,7 +49,11 @@ fn sh(dir: &Path, program: &str, args: &[&str]) -> Output {
         .current_dir(dir)
         .output()
         .unwrap_or_else(|e| panic!("prerequisite missing: {program}: {e}"));
-    assert!(o.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     o
 }
 
@@ -57,7 +62,10 @@ impl Project {
         let busybox = Path::new("/bin/busybox");
         assert!(busybox.exists(), "prerequisite missing: /bin/busybox (Debian package busybox-static; run scripts/prereqs.sh)");
         let registry = TestRegistry::start(
-            Auth::Htpasswd { user: USER.into(), password: PASSWORD.into() },
+            Auth::Htpasswd {
+                user: USER.into(),
+                password: PASSWORD.into(),
+            },
             true,
         );
         let dir = tempfile::tempdir().unwrap();
@@ -72,7 +80,21 @@ impl Project {
         let prod_project = format!("e2eprod{suffix}");
         // the approver: a fresh ed25519 key in the trusted list
         let key = root.join("approver_key");
-        sh(root, "ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-C", "carol@example.com", "-f", key.to_str().unwrap()]);
+        sh(
+            root,
+            "ssh-keygen",
+            &[
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "carol@example.com",
+                "-f",
+                key.to_str().unwrap(),
+            ],
+        );
         let pubkey = std::fs::read_to_string(root.join("approver_key.pub")).unwrap();
         let cfg = std::fs::read_to_string(root.join("shipline.toml"))
             .unwrap()
@@ -88,15 +110,47 @@ impl Project {
                 &format!("[registry]\nhost = \"{}\"\nusername_env = \"E2E_REGISTRY_USER\"\npassword_env = \"E2E_REGISTRY_PASSWORD\"\n\n# No [registry]", registry.host),
             );
         std::fs::write(root.join("shipline.toml"), cfg).unwrap();
-        for f in ["compose.common.yaml"] {
-            let p = root.join(f);
-            let t = std::fs::read_to_string(&p).unwrap().replace("ghcr.io/hestami-ai/api", &repository);
-            std::fs::write(&p, t).unwrap();
-        }
+        let compose = root.join("compose.common.yaml");
+        let text = std::fs::read_to_string(&compose)
+            .unwrap()
+            .replace("ghcr.io/hestami-ai/api", &repository);
+        std::fs::write(&compose, text).unwrap();
         sh(root, "git", &["init", "-q", "-b", "dev"]);
-        sh(root, "git", &["-c", "user.name=e2e", "-c", "user.email=e2e@example.com", "add", "-A"]);
-        sh(root, "git", &["-c", "user.name=e2e", "-c", "user.email=e2e@example.com", "commit", "-q", "-m", "v1"]);
-        Project { dir, registry, ca, repository, dev_project, prod_project, key }
+        sh(
+            root,
+            "git",
+            &[
+                "-c",
+                "user.name=e2e",
+                "-c",
+                "user.email=e2e@example.com",
+                "add",
+                "-A",
+            ],
+        );
+        sh(
+            root,
+            "git",
+            &[
+                "-c",
+                "user.name=e2e",
+                "-c",
+                "user.email=e2e@example.com",
+                "commit",
+                "-q",
+                "-m",
+                "v1",
+            ],
+        );
+        Project {
+            dir,
+            _registry: registry,
+            ca,
+            repository,
+            dev_project,
+            prod_project,
+            key,
+        }
     }
 
     fn root(&self) -> &Path {
@@ -108,8 +162,16 @@ impl Project {
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace().join(".venv"));
         let semgrep = venv.join("bin/semgrep");
-        assert!(semgrep.exists(), "prerequisite missing: {} (run scripts/prereqs.sh)", semgrep.display());
-        let path = format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+        assert!(
+            semgrep.exists(),
+            "prerequisite missing: {} (run scripts/prereqs.sh)",
+            semgrep.display()
+        );
+        let path = format!(
+            "{}:{}",
+            venv.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         Command::new(env!("CARGO_BIN_EXE_shipline"))
             .args(args)
             .current_dir(self.root())
@@ -130,18 +192,48 @@ impl Project {
         let o = self.shipline(&full);
         let text = stdout(&o);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
-            panic!("run printed no JSON record ({e}):\nstdout: {text}\nstderr: {}", stderr(&o))
+            panic!(
+                "run printed no JSON record ({e}):\nstdout: {text}\nstderr: {}",
+                stderr(&o)
+            )
         });
         for out in [stdout(&o), stderr(&o)] {
-            assert!(!out.contains(PASSWORD), "the registry password leaked into output");
+            assert!(
+                !out.contains(PASSWORD),
+                "the registry password leaked into output"
+            );
         }
         (o.status.code().unwrap_or(-1), v, o)
     }
 
     fn commit(&self, msg: &str) {
         let root = self.root();
-        sh(root, "git", &["-c", "user.name=e2e", "-c", "user.email=e2e@example.com", "add", "-A"]);
-        sh(root, "git", &["-c", "user.name=e2e", "-c", "user.email=e2e@example.com", "commit", "-q", "-m", msg]);
+        sh(
+            root,
+            "git",
+            &[
+                "-c",
+                "user.name=e2e",
+                "-c",
+                "user.email=e2e@example.com",
+                "add",
+                "-A",
+            ],
+        );
+        sh(
+            root,
+            "git",
+            &[
+                "-c",
+                "user.name=e2e",
+                "-c",
+                "user.email=e2e@example.com",
+                "commit",
+                "-q",
+                "-m",
+                msg,
+            ],
+        );
     }
 
     fn env_value(&self, file: &str) -> String {
@@ -155,7 +247,16 @@ impl Project {
 
     /// Image ids of the running containers of a compose project.
     fn running_images(&self, project: &str) -> Vec<String> {
-        let o = sh(self.root(), "docker", &["ps", "-q", "--filter", &format!("label=com.docker.compose.project={project}")]);
+        let o = sh(
+            self.root(),
+            "docker",
+            &[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.compose.project={project}"),
+            ],
+        );
         let ids: Vec<String> = stdout(&o).split_whitespace().map(str::to_string).collect();
         assert!(!ids.is_empty(), "no running containers in {project}");
         ids.iter()
@@ -171,16 +272,25 @@ impl Drop for Project {
     fn drop(&mut self) {
         for p in [&self.dev_project, &self.prod_project] {
             let ids = Command::new("docker")
-                .args(["ps", "-aq", "--filter", &format!("label=com.docker.compose.project={p}")])
+                .args([
+                    "ps",
+                    "-aq",
+                    "--filter",
+                    &format!("label=com.docker.compose.project={p}"),
+                ])
                 .output();
             if let Ok(o) = ids {
                 for id in String::from_utf8_lossy(&o.stdout).split_whitespace() {
                     let _ = Command::new("docker").args(["rm", "-f", id]).output();
                 }
             }
-            let _ = Command::new("docker").args(["network", "rm", &format!("{p}_backend")]).output();
+            let _ = Command::new("docker")
+                .args(["network", "rm", &format!("{p}_backend")])
+                .output();
         }
-        let o = Command::new("docker").args(["images", "-q", &self.repository]).output();
+        let o = Command::new("docker")
+            .args(["images", "-q", &self.repository])
+            .output();
         if let Ok(o) = o {
             for id in String::from_utf8_lossy(&o.stdout).split_whitespace() {
                 let _ = Command::new("docker").args(["rmi", "-f", id]).output();
@@ -190,12 +300,19 @@ impl Drop for Project {
 }
 
 fn rand_u32() -> u32 {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
     (t.subsec_nanos() ^ std::process::id().rotate_left(16)) as u32
 }
 
 fn stage<'a>(record: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    record["stages"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap_or_else(|| panic!("no stage {id}"))
+    record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no stage {id}"))
 }
 
 #[test]
@@ -213,7 +330,10 @@ fn dev_then_main_approve_prod_with_one_digest_everywhere() {
     let image_id = dev["image"]["image_id"].as_str().unwrap().to_string();
     // trivy cannot run here: the run says so plainly
     let scanners = dev["findings"]["scanners"].as_array().unwrap();
-    let trivy = scanners.iter().find(|s| s["name"] == "trivy").expect("trivy listed");
+    let trivy = scanners
+        .iter()
+        .find(|s| s["name"] == "trivy")
+        .expect("trivy listed");
     assert_eq!(trivy["status"], "skipped");
     // the dev env file changed only in its tag line
     let dev_env_after = std::fs::read_to_string(p.root().join(".env.local")).unwrap();
@@ -227,18 +347,33 @@ fn dev_then_main_approve_prod_with_one_digest_everywhere() {
             assert_eq!(b, a);
         }
     }
-    assert!(p.running_images(&p.dev_project).iter().all(|i| *i == image_id));
+    assert!(p
+        .running_images(&p.dev_project)
+        .iter()
+        .all(|i| *i == image_id));
     // the pushed image has that digest
-    let pushed = p.shipline(&["digest", &format!("{}:{tag}", p.repository), "--ca-cert", p.ca.to_str().unwrap()]);
+    let pushed = p.shipline(&[
+        "digest",
+        &format!("{}:{tag}", p.repository),
+        "--ca-cert",
+        p.ca.to_str().unwrap(),
+    ]);
     assert_eq!(pushed.status.code(), Some(0), "{}", stderr(&pushed));
-    assert!(stdout(&pushed).contains(&digest), "registry digest {} != {digest}", stdout(&pushed));
+    assert!(
+        stdout(&pushed).contains(&digest),
+        "registry digest {} != {digest}",
+        stdout(&pushed)
+    );
 
     // ---- main: same pipeline for prod, stops at the approval gate
     let (code, main, o) = p.run(&["run", "--branch", "main"]);
     assert_eq!(code, 0, "{}", stderr(&o));
     assert_eq!(main["status"], "waiting_approval");
     assert_eq!(stage(&main, "approve")["status"], "waiting");
-    assert!(stage(&main, "approve")["message"].as_str().unwrap().contains("shipline approve prod --digest"));
+    assert!(stage(&main, "approve")["message"]
+        .as_str()
+        .unwrap()
+        .contains("shipline approve prod --digest"));
     assert_eq!(stage(&main, "deploy:prod")["status"], "skipped");
     let prod_digest = main["image"]["digest"].as_str().unwrap().to_string();
     let prod_tag = main["image"]["tag"].as_str().unwrap().to_string();
@@ -246,8 +381,16 @@ fn dev_then_main_approve_prod_with_one_digest_everywhere() {
 
     // ---- approve exactly that digest, then resume
     let o = p.shipline(&[
-        "approve", "prod", "--digest", &prod_digest, "--key", p.key.to_str().unwrap(),
-        "--requester", "ci@example.com", "--reason", "e2e release",
+        "approve",
+        "prod",
+        "--digest",
+        &prod_digest,
+        "--key",
+        p.key.to_str().unwrap(),
+        "--requester",
+        "ci@example.com",
+        "--reason",
+        "e2e release",
     ]);
     assert_eq!(o.status.code(), Some(0), "approve failed: {}", stderr(&o));
     let (code, resumed, o) = p.run(&["run", "--resume", &run_id]);
@@ -258,14 +401,26 @@ fn dev_then_main_approve_prod_with_one_digest_everywhere() {
     // the approval names the digest
     assert_eq!(resumed["approval"]["digest"], prod_digest.as_str());
     let o = p.shipline(&["approvals", "list", "prod", "--json"]);
-    assert!(stdout(&o).contains(&prod_digest), "approvals list: {}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&prod_digest),
+        "approvals list: {}",
+        stdout(&o)
+    );
     // the prod env file names a tag whose registry digest is the approved one
     assert_eq!(p.env_value(".env.prod"), prod_tag);
-    let pushed = p.shipline(&["digest", &format!("{}:{prod_tag}", p.repository), "--ca-cert", p.ca.to_str().unwrap()]);
+    let pushed = p.shipline(&[
+        "digest",
+        &format!("{}:{prod_tag}", p.repository),
+        "--ca-cert",
+        p.ca.to_str().unwrap(),
+    ]);
     assert!(stdout(&pushed).contains(&prod_digest));
     // the running prod containers run the image that digest describes
     let prod_image = resumed["image"]["image_id"].as_str().unwrap();
-    assert!(p.running_images(&p.prod_project).iter().all(|i| i == prod_image));
+    assert!(p
+        .running_images(&p.prod_project)
+        .iter()
+        .all(|i| i == prod_image));
     // and the stored record agrees
     let o = p.shipline(&["runs", "show", &run_id, "--json"]);
     let stored: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -282,7 +437,11 @@ fn planted_high_finding_fails_before_push_and_failing_health_rolls_back() {
     let good_image = first["image"]["image_id"].as_str().unwrap().to_string();
 
     // a HIGH semgrep finding (the example's rule: eval in a page)
-    std::fs::write(p.root().join("app/www/admin.html"), "<script>eval(location.hash)</script>\n").unwrap();
+    std::fs::write(
+        p.root().join("app/www/admin.html"),
+        "<script>eval(location.hash)</script>\n",
+    )
+    .unwrap();
     p.commit("planted finding");
     let (code, bad, _) = p.run(&["run", "--branch", "dev"]);
     assert_eq!(code, 1);
@@ -297,9 +456,13 @@ fn planted_high_finding_fails_before_push_and_failing_health_rolls_back() {
     std::fs::remove_file(p.root().join("app/www/admin.html")).unwrap();
     std::fs::remove_file(p.root().join("app/www/health")).unwrap();
     // keep the test stage green: it checks a file that still exists
-    let cfg = std::fs::read_to_string(p.root().join("shipline.toml")).unwrap()
+    let cfg = std::fs::read_to_string(p.root().join("shipline.toml"))
+        .unwrap()
         .replace("\"/www/health\"]", "\"/www/index.html\"]")
-        .replace("timeout = \"60s\"\ninterval = \"1s\"", "timeout = \"15s\"\ninterval = \"1s\"");
+        .replace(
+            "timeout = \"60s\"\ninterval = \"1s\"",
+            "timeout = \"15s\"\ninterval = \"1s\"",
+        );
     std::fs::write(p.root().join("shipline.toml"), cfg).unwrap();
     p.commit("broken health");
     let (code, broken, o) = p.run(&["run", "--branch", "dev"]);
@@ -307,8 +470,14 @@ fn planted_high_finding_fails_before_push_and_failing_health_rolls_back() {
     assert_eq!(broken["status"], "failed");
     let deploy = stage(&broken, "deploy:dev");
     assert_eq!(deploy["status"], "failed");
-    assert!(deploy["message"].as_str().unwrap().contains("rolled back"), "{deploy}");
+    assert!(
+        deploy["message"].as_str().unwrap().contains("rolled back"),
+        "{deploy}"
+    );
     // the previous version runs again and the env file is restored
     assert_eq!(p.env_value(".env.local"), good_tag);
-    assert!(p.running_images(&p.dev_project).iter().all(|i| *i == good_image));
+    assert!(p
+        .running_images(&p.dev_project)
+        .iter()
+        .all(|i| *i == good_image));
 }

@@ -115,7 +115,11 @@ impl Pipeline {
 
     /// Where images are pushed.
     pub fn destination(&self) -> Destination {
-        destination(&self.config, self.opts.registry_override.as_deref(), &self.store)
+        destination(
+            &self.config,
+            self.opts.registry_override.as_deref(),
+            &self.store,
+        )
     }
 
     /// Runs the plan for `branch` (`None`: the local check).
@@ -172,10 +176,10 @@ impl Pipeline {
                 });
             }
         }
-        let needs_image = record
-            .stages
-            .iter()
-            .any(|s| s.status == StageStatus::Succeeded && matches!(s.id.as_str(), "build" | "push" | "promote"));
+        let needs_image = record.stages.iter().any(|s| {
+            s.status == StageStatus::Succeeded
+                && matches!(s.id.as_str(), "build" | "push" | "promote")
+        });
         let mut state = RunState {
             image: record.image.clone(),
             findings: record.findings.clone(),

@@ -33,7 +33,7 @@ impl Shared {
         self.engine
             .get_or_try_init(Engine::connect)
             .await
-            .map_err(|e| StageError::tool(format!("{}", chain(&e))))
+            .map_err(|e| StageError::tool(chain(&e)))
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, RunState> {
@@ -122,21 +122,34 @@ fn engine_logger(ctx: &StageContext) -> impl Fn(EngineEvent) + Send + Sync + '_ 
         EngineEvent::BuildOutput { line } => ctx.log(line),
         EngineEvent::Warning { message } => ctx.log(format!("warning: {message}")),
         EngineEvent::TestOutput { line, .. } => ctx.log(line),
-        EngineEvent::ExportProgress { bytes } => ctx.events.emit(crate::events::Event::StageProgress {
-            stage: ctx.stage_id.clone(),
-            current: bytes,
-            total: None,
-            unit: "bytes".into(),
-        }),
+        EngineEvent::ExportProgress { bytes } => {
+            ctx.events.emit(crate::events::Event::StageProgress {
+                stage: ctx.stage_id.clone(),
+                current: bytes,
+                total: None,
+                unit: "bytes".into(),
+            })
+        }
     }
 }
 
 /// Renders a tag template (`{sha}`, `{sha7}`, `{branch}`, `{run}`).
-pub(crate) fn render_tag(template: &str, commit: &str, branch: Option<&str>, run_id: &str) -> String {
+pub(crate) fn render_tag(
+    template: &str,
+    commit: &str,
+    branch: Option<&str>,
+    run_id: &str,
+) -> String {
     let branch = branch
         .unwrap_or("local")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect::<String>();
     template
         .replace("{sha7}", &commit[..commit.len().min(7)])
@@ -214,7 +227,10 @@ async fn test(s: &Shared, ctx: &StageContext) -> Result<StageOutput, StageError>
         _ = ctx.cancel.cancelled() => return Err(cancelled()),
     };
     if outcome.passed() {
-        Ok(StageOutput::Message(format!("`{}` passed", test.command.join(" "))))
+        Ok(StageOutput::Message(format!(
+            "`{}` passed",
+            test.command.join(" ")
+        )))
     } else {
         Err(StageError::failed(format!(
             "`{}` exited {}{}",
@@ -229,7 +245,11 @@ async fn test(s: &Shared, ctx: &StageContext) -> Result<StageOutput, StageError>
     }
 }
 
-async fn scan(s: &Shared, ctx: &StageContext, which: ScannerName) -> Result<StageOutput, StageError> {
+async fn scan(
+    s: &Shared,
+    ctx: &StageContext,
+    which: ScannerName,
+) -> Result<StageOutput, StageError> {
     let cfg = &s.config.scan;
     let runs: Vec<ScannerRun> = match which {
         ScannerName::Trivy => {
@@ -257,7 +277,9 @@ async fn scan(s: &Shared, ctx: &StageContext, which: ScannerName) -> Result<Stag
         }
         ScannerName::Semgrep => {
             let run = match &cfg.semgrep.report {
-                Some(report) => shipline_scanners::semgrep::ingest_file(report, Some(&s.config.root)),
+                Some(report) => {
+                    shipline_scanners::semgrep::ingest_file(report, Some(&s.config.root))
+                }
                 None => {
                     let mut o = shipline_scanners::semgrep::SemgrepOptions::new(
                         s.config.root.clone(),
@@ -283,7 +305,10 @@ async fn scan(s: &Shared, ctx: &StageContext, which: ScannerName) -> Result<Stag
         ScannerName::Sarif => {
             let mut runs = Vec::new();
             for p in &cfg.sarif {
-                runs.extend(shipline_scanners::sarif::ingest_file(p, Some(&s.config.root)));
+                runs.extend(shipline_scanners::sarif::ingest_file(
+                    p,
+                    Some(&s.config.root),
+                ));
             }
             runs
         }
@@ -299,7 +324,9 @@ async fn scan(s: &Shared, ctx: &StageContext, which: ScannerName) -> Result<Stag
     for r in &runs {
         let st = &r.status;
         let what = match st.status {
-            shipline_scanners::ScannerState::Ok => format!("{}: {} findings", st.name, r.findings.len()),
+            shipline_scanners::ScannerState::Ok => {
+                format!("{}: {} findings", st.name, r.findings.len())
+            }
             _ => format!(
                 "{}: {} ({})",
                 st.name,
@@ -311,7 +338,10 @@ async fn scan(s: &Shared, ctx: &StageContext, which: ScannerName) -> Result<Stag
         parts.push(what);
     }
     s.state().scanner_runs.extend(runs);
-    Ok(StageOutput::Message(format!("{} (the gate decides)", parts.join("; "))))
+    Ok(StageOutput::Message(format!(
+        "{} (the gate decides)",
+        parts.join("; ")
+    )))
 }
 
 /// Audits every environment's compose stack together (cross-stack rules included).
@@ -324,11 +354,13 @@ pub(crate) fn audit_run(config: &Config) -> ScannerRun {
             name: e.name.clone(),
             compose_files: e.compose_files.clone(),
             env_file: e.env_file.exists().then(|| e.env_file.clone()),
-            profile: Some(if e.deploy == DeployMode::Approval || e.name.contains("prod") {
-                Profile::Prod
-            } else {
-                Profile::Dev
-            }),
+            profile: Some(
+                if e.deploy == DeployMode::Approval || e.name.contains("prod") {
+                    Profile::Prod
+                } else {
+                    Profile::Dev
+                },
+            ),
             project: Some(e.compose_project.clone()),
         })
         .collect();
@@ -451,9 +483,10 @@ fn layout_config_digest(dir: &Path, digest: &str) -> Result<String, String> {
         .strip_prefix("sha256:")
         .ok_or_else(|| format!("unsupported digest {digest}"))?;
     let path = dir.join("blobs/sha256").join(hex);
-    let bytes = std::fs::read(&path).map_err(|e| format!("failed to read {}: {e}", path.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("manifest {digest} is not JSON: {e}"))?;
+    let bytes =
+        std::fs::read(&path).map_err(|e| format!("failed to read {}: {e}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("manifest {digest} is not JSON: {e}"))?;
     v["config"]["digest"]
         .as_str()
         .map(str::to_string)
@@ -512,8 +545,14 @@ async fn push(s: &Shared, ctx: &StageContext) -> Result<StageOutput, StageError>
                 .map_err(|e| StageError::tool(chain(&e)))?;
             check_config(dir, &out.manifest_digest, &image)?;
             for t in &extra {
-                let src = ImageStore::Layout { dir: dir.clone(), tag: Some(tag.clone()) };
-                let dst = ImageStore::Layout { dir: dir.clone(), tag: Some(t.clone()) };
+                let src = ImageStore::Layout {
+                    dir: dir.clone(),
+                    tag: Some(tag.clone()),
+                };
+                let dst = ImageStore::Layout {
+                    dir: dir.clone(),
+                    tag: Some(t.clone()),
+                };
                 shipline_registry::copy(&s.opts.client, &src, &dst, &copy_options(ctx))
                     .await
                     .map_err(|e| StageError::tool(chain(&e)))?;
@@ -557,7 +596,9 @@ async fn push(s: &Shared, ctx: &StageContext) -> Result<StageOutput, StageError>
     };
     image.digest = Some(digest.clone());
     s.state().image = Some(image);
-    Ok(StageOutput::Message(format!("pushed {where_}:{tag}@{digest}")))
+    Ok(StageOutput::Message(format!(
+        "pushed {where_}:{tag}@{digest}"
+    )))
 }
 
 /// The pushed manifest must describe exactly the image that was built and tested.
@@ -581,7 +622,13 @@ async fn promote(s: &Shared, ctx: &StageContext) -> Result<StageOutput, StageErr
     let from = env.promote_from.clone().unwrap_or_default();
     // the newest successful run that deployed `from` names the digest it ran
     let mut found = None;
-    for r in s.store.list_runs().map_err(|e| StageError::tool(chain(&e)))?.into_iter().flatten() {
+    for r in s
+        .store
+        .list_runs()
+        .map_err(|e| StageError::tool(chain(&e)))?
+        .into_iter()
+        .flatten()
+    {
         if r.environment.as_deref() == Some(from.as_str())
             && r.status == crate::run::RunStatus::Succeeded
             && r.image.as_ref().is_some_and(|i| i.digest.is_some())
@@ -599,9 +646,13 @@ async fn promote(s: &Shared, ctx: &StageContext) -> Result<StageOutput, StageErr
     let digest = image.digest.clone().unwrap_or_default();
     let tag = image.tag.clone().unwrap_or_default();
     let store = match &s.destination {
-        Destination::Embedded { dir } => ImageStore::Layout { dir: dir.clone(), tag: Some(tag.clone()) },
+        Destination::Embedded { dir } => ImageStore::Layout {
+            dir: dir.clone(),
+            tag: Some(tag.clone()),
+        },
         Destination::Remote { repository } => ImageStore::Remote(
-            Reference::parse(&format!("{repository}:{tag}")).map_err(|e| StageError::failed(chain(&e)))?,
+            Reference::parse(&format!("{repository}:{tag}"))
+                .map_err(|e| StageError::failed(chain(&e)))?,
         ),
     };
     let now = shipline_registry::resolve_digest(&s.opts.client, &store)
@@ -613,9 +664,15 @@ async fn promote(s: &Shared, ctx: &StageContext) -> Result<StageOutput, StageErr
             "tag {tag} moved: {from} ran {digest}, the store now has {now}; refusing to promote"
         )));
     }
-    ctx.log(format!("promoting {digest} from run {} ({from})", source.id));
+    ctx.log(format!(
+        "promoting {digest} from run {} ({from})",
+        source.id
+    ));
     s.state().image = Some(image);
-    Ok(StageOutput::Message(format!("promoted {digest} from {from} (run {})", source.id)))
+    Ok(StageOutput::Message(format!(
+        "promoted {digest} from {from} (run {})",
+        source.id
+    )))
 }
 
 async fn approve(s: &Shared, _ctx: &StageContext) -> Result<StageOutput, StageError> {
@@ -660,10 +717,9 @@ async fn deploy(s: &Shared, ctx: &StageContext, env_name: &str) -> Result<StageO
     let digest = image.digest.clone();
     // production runs bytes identified by digest: the local image must be the one pushed
     let local = s.local_ref(&tag);
-    let info = engine
-        .image_digests(&local)
-        .await
-        .map_err(|e| StageError::failed(format!("image {local} is not in the engine: {}", chain(&e))))?;
+    let info = engine.image_digests(&local).await.map_err(|e| {
+        StageError::failed(format!("image {local} is not in the engine: {}", chain(&e)))
+    })?;
     if let Some(want) = &image.image_id {
         if &info.id != want {
             return Err(StageError::failed(format!(
@@ -696,9 +752,10 @@ async fn deploy(s: &Shared, ctx: &StageContext, env_name: &str) -> Result<StageO
         )));
     }
     Ok(StageOutput::Message(format!(
-        "{env_name} runs {}:{tag}{} ({})",
+        "{env_name} runs {}:{tag}{} ({} {})",
         s.config.image.repository,
         digest.map(|d| format!("@{d}")).unwrap_or_default(),
-        format!("{} {}", report.compose.program.display(), report.compose.version)
+        report.compose.program.display(),
+        report.compose.version
     )))
 }
