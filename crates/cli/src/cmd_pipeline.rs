@@ -216,25 +216,150 @@ pub fn graph(args: GraphArgs, _global: &Global) -> anyhow::Result<i32> {
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// The branch that was pushed; selects the environment.
-    #[arg(long, conflicts_with_all = ["local", "resume"])]
+    #[arg(long, conflicts_with_all = ["local", "resume"], required_unless_present_any = ["local", "resume"])]
     pub branch: Option<String>,
     /// Build, test and scan only; nothing is pushed or deployed.
     #[arg(long)]
     pub local: bool,
-    /// Continue a run that stopped at the approval gate.
+    /// Continue a run that stopped at the approval gate (or failed).
     #[arg(long, value_name = "RUN_ID", conflicts_with = "local")]
     pub resume: Option<String>,
+    /// The commit being built (default: $GITHUB_SHA, else `git rev-parse HEAD` in the config's
+    /// directory).
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    #[command(flatten)]
+    pub registry: crate::regopts::RegistryFlags,
     #[command(flatten)]
     pub config: ConfigArg,
-    /// Print the run record as JSON at the end (events go to stderr as JSON lines).
+    /// Print the run record as JSON on stdout (events go to stderr as JSON lines).
     #[arg(long)]
     pub json: bool,
 }
 
+/// Finds the commit being built.
+pub fn resolve_commit(explicit: Option<&str>, dir: &Path) -> anyhow::Result<String> {
+    let sha = match explicit {
+        Some(s) => s.to_string(),
+        None => match std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty()) {
+            Some(s) => s,
+            None => {
+                let out = std::process::Command::new("git")
+                    .args(["rev-parse", "HEAD"])
+                    .current_dir(dir)
+                    .output();
+                match out {
+                    Ok(o) if o.status.success() => {
+                        String::from_utf8_lossy(&o.stdout).trim().to_string()
+                    }
+                    _ => {
+                        return Err(CliError::usage(format!(
+                        "failed to find the commit: {} is not in a git checkout; pass --commit SHA",
+                        dir.display()
+                    )))
+                    }
+                }
+            }
+        },
+    };
+    if sha.len() < 7 || sha.len() > 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(CliError::usage(format!(
+            "`{sha}` is not a commit SHA (7 to 64 hex digits)"
+        )));
+    }
+    Ok(sha.to_ascii_lowercase())
+}
+
 /// `shipline run`.
-pub fn run(args: RunArgs, _global: &Global) -> anyhow::Result<i32> {
-    let _config = args.config.load()?;
-    Err(CliError::not_implemented("shipline run"))
+pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
+    let config = args.config.load()?;
+    let commit = resolve_commit(args.commit.as_deref(), &config.root)?;
+    let rt = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
+    rt.block_on(run_async(args, config, commit, global))
+}
+
+async fn run_async(
+    args: RunArgs,
+    config: Config,
+    commit: String,
+    global: &Global,
+) -> anyhow::Result<i32> {
+    use shipline_core::pipeline::{Pipeline, PipelineOptions};
+    use shipline_core::run::{RunStatus, StageStatus};
+    let client = crate::regopts::client(Some(&config), &args.registry).await?;
+    let (events, rx) = shipline_core::events::EventSink::channel();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let opts = PipelineOptions {
+        commit,
+        registry_override: args.registry.registry.clone(),
+        client: std::sync::Arc::new(client),
+        events: events.clone(),
+        cancel: cancel.clone(),
+    };
+    let pipeline = Pipeline::new(config, opts).map_err(|e| CliError::tool(e.to_string()))?;
+    let mode = crate::progress::Mode::pick(global, args.json);
+    let renderer = tokio::spawn(crate::progress::render(rx, mode, global.color));
+    let ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            ctrl_c.cancel();
+        }
+    });
+    let result = match &args.resume {
+        Some(id) => pipeline.resume(id).await,
+        None if args.local => pipeline.run(None).await,
+        None => pipeline.run(args.branch.as_deref()).await,
+    };
+    drop(events);
+    drop(pipeline);
+    let _ = renderer.await;
+    let record = result.map_err(|e| match e {
+        shipline_core::pipeline::PipelineError::Plan(p) => CliError::usage(p.to_string()),
+        shipline_core::pipeline::PipelineError::Resume { .. } => CliError::usage(e.to_string()),
+        shipline_core::pipeline::PipelineError::Store(
+            shipline_core::store::StoreError::NotFound { .. },
+        ) => CliError::usage(e.to_string()),
+        other => CliError::tool(other.to_string()),
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        print!("{}", crate::render::run_summary(&record));
+    }
+    let code = match record.status {
+        RunStatus::Succeeded => shipline_core::exit::OK,
+        RunStatus::WaitingApproval => {
+            if !args.json {
+                if let Some(s) = record
+                    .stages
+                    .iter()
+                    .find(|s| s.status == StageStatus::Waiting)
+                {
+                    global.info(format!(
+                        "\nstopped at the approval gate:\n  {}",
+                        s.message.as_deref().unwrap_or("")
+                    ));
+                }
+            }
+            shipline_core::exit::OK
+        }
+        RunStatus::Failed | RunStatus::Cancelled | RunStatus::Running => {
+            let tool = record.stages.iter().any(|s| {
+                s.status == StageStatus::Failed
+                    && matches!(
+                        s.error_kind,
+                        Some(shipline_core::executor::StageErrorKind::Tool)
+                            | Some(shipline_core::executor::StageErrorKind::NotImplemented)
+                    )
+            });
+            if tool {
+                shipline_core::exit::TOOL
+            } else {
+                shipline_core::exit::FAILED
+            }
+        }
+    };
+    Ok(code)
 }
 
 /// Arguments of `shipline runs`.

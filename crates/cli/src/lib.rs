@@ -13,6 +13,8 @@ mod cmd_pipeline;
 mod cmd_registry;
 mod cmd_scan;
 mod output;
+mod progress;
+mod regopts;
 mod render;
 
 pub use output::{CliError, Global};

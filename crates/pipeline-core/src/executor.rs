@@ -30,7 +30,7 @@ pub enum StageOutput {
 }
 
 /// How a stage failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StageErrorKind {
     /// The stage ran and decided no (build error, test failed, gate failed, deploy rolled back).
@@ -223,6 +223,7 @@ impl Executor {
                     started_at: None,
                     duration_ms: None,
                     message: None,
+                    error_kind: None,
                 });
             }
         }
@@ -340,6 +341,9 @@ impl Executor {
                                         _ => StageStatus::Failed,
                                     };
                                     self.finish(&mut record, &id, status, ms, Some(e.message));
+                                    if let Some(s) = record.stage_mut(&id) {
+                                        s.error_kind = Some(e.kind);
+                                    }
                                 }
                             }
                         }

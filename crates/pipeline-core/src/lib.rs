@@ -25,6 +25,7 @@ pub mod events;
 pub mod executor;
 pub mod exit;
 pub mod graph;
+pub mod pipeline;
 pub mod plan;
 pub mod run;
 pub mod store;

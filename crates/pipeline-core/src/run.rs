@@ -93,6 +93,9 @@ pub struct StageRecord {
     /// A one-line summary or the error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// How the stage failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<crate::executor::StageErrorKind>,
 }
 
 /// The image a run built or deployed.
@@ -215,6 +218,7 @@ impl RunRecord {
                     started_at: None,
                     duration_ms: None,
                     message: None,
+                    error_kind: None,
                 })
                 .collect(),
             findings: None,

@@ -1,5 +1,6 @@
 //! Integration tests of the `shipline` binary.
 
+mod e2e;
 mod pipeline;
 
 use std::path::PathBuf;

@@ -15,11 +15,32 @@ fn version_and_help_document_every_command() {
     assert_eq!(o.status.code(), Some(0));
     let help = stdout(&o);
     for cmd in [
-        "validate", "plan", "graph", "run", "runs", "env", "scan", "audit", "push", "pull", "copy",
-        "tags", "prune", "digest", "deploy", "rollback", "status", "lock", "approve", "approvals",
+        "validate",
+        "plan",
+        "graph",
+        "run",
+        "runs",
+        "env",
+        "scan",
+        "audit",
+        "push",
+        "pull",
+        "copy",
+        "tags",
+        "prune",
+        "digest",
+        "deploy",
+        "rollback",
+        "status",
+        "lock",
+        "approve",
+        "approvals",
         "ci",
     ] {
-        assert!(help.contains(&format!("\n  {cmd} ")), "--help lacks {cmd}:\n{help}");
+        assert!(
+            help.contains(&format!("\n  {cmd} ")),
+            "--help lacks {cmd}:\n{help}"
+        );
     }
     let o = shipline(&workspace(), &["plan", "--no-such-flag"]);
     assert_eq!(o.status.code(), Some(2), "usage errors exit 2");
@@ -32,7 +53,12 @@ fn plan_dev_and_main_on_the_example() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["version"], 1);
     assert_eq!(v["environment"], "dev");
-    let kinds: Vec<&str> = v["stages"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
     for k in ["build", "test", "scan", "push", "deploy"] {
         assert!(kinds.contains(&k), "dev plan lacks {k}");
     }
@@ -41,9 +67,20 @@ fn plan_dev_and_main_on_the_example() {
     let o = shipline(&example(), &["plan", "--branch", "main", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["environment"], "prod");
-    let ids: Vec<&str> = v["stages"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
-    let approve = ids.iter().position(|s| *s == "approve").expect("main plan has approve");
-    let deploy = ids.iter().position(|s| *s == "deploy:prod").expect("main plan deploys to prod");
+    let ids: Vec<&str> = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    let approve = ids
+        .iter()
+        .position(|s| *s == "approve")
+        .expect("main plan has approve");
+    let deploy = ids
+        .iter()
+        .position(|s| *s == "deploy:prod")
+        .expect("main plan deploys to prod");
     assert!(approve < deploy);
 }
 
@@ -52,7 +89,10 @@ fn unknown_branch_exits_2_naming_the_configured_ones() {
     let o = shipline(&example(), &["plan", "--branch", "feature/login"]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("feature/login") && err.contains("dev, main"), "{err}");
+    assert!(
+        err.contains("feature/login") && err.contains("dev, main"),
+        "{err}"
+    );
     assert!(o.stdout.is_empty(), "errors never go to stdout");
 }
 
@@ -113,10 +153,22 @@ fn runs_lists_nothing_on_a_fresh_store() {
     // the example's files live elsewhere: point the config at them with absolute paths
     let ex = std::path::absolute(example()).unwrap();
     let text = text
-        .replace("context = \"app\"", &format!("context = \"{}/app\"", ex.display()))
-        .replace("\"app/Dockerfile\"", &format!("\"{}/app/Dockerfile\"", ex.display()))
-        .replace("\"shipline-policy.toml\"", &format!("\"{}/shipline-policy.toml\"", ex.display()))
-        .replace("\"semgrep-rules\"", &format!("\"{}/semgrep-rules\"", ex.display()))
+        .replace(
+            "context = \"app\"",
+            &format!("context = \"{}/app\"", ex.display()),
+        )
+        .replace(
+            "\"app/Dockerfile\"",
+            &format!("\"{}/app/Dockerfile\"", ex.display()),
+        )
+        .replace(
+            "\"shipline-policy.toml\"",
+            &format!("\"{}/shipline-policy.toml\"", ex.display()),
+        )
+        .replace(
+            "\"semgrep-rules\"",
+            &format!("\"{}/semgrep-rules\"", ex.display()),
+        )
         .replace("[\"app\"]", &format!("[\"{}/app\"]", ex.display()))
         .replace("\"traefik/", &format!("\"{}/traefik/", ex.display()))
         .replace("\"compose.", &format!("\"{}/compose.", ex.display()))

@@ -1,0 +1,99 @@
+//! Registry flags shared by the commands that reach a registry, and the client built from them.
+//! Credentials are looked up here, in the binary (env vars the config names, docker config),
+//! and passed to the library.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use shipline_core::config::Config;
+use shipline_registry::{ClientOptions, Credentials, RegistryClient};
+
+use crate::CliError;
+
+/// `--registry`, `--insecure-registry`, `--ca-cert`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RegistryFlags {
+    /// Push to this registry host instead of the configured one (or the embedded store).
+    #[arg(long, value_name = "HOST")]
+    pub registry: Option<String>,
+    /// Allow plain HTTP or unverified TLS to this host (repeatable; loopback is always allowed).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
+    /// Trust this PEM certificate for registry TLS (repeatable).
+    #[arg(long = "ca-cert", value_name = "PEM")]
+    pub ca_cert: Vec<PathBuf>,
+}
+
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Builds the registry client: credentials for the configured (or `--registry`) host from the
+/// env vars the config names (`SHIPLINE_REGISTRY_USERNAME` / `SHIPLINE_REGISTRY_PASSWORD` when it
+/// names none), else from the docker config.
+pub async fn client(
+    config: Option<&Config>,
+    flags: &RegistryFlags,
+) -> anyhow::Result<RegistryClient> {
+    let mut opts = ClientOptions {
+        insecure_registries: flags.insecure_registry.clone(),
+        ..ClientOptions::default()
+    };
+    for pem in &flags.ca_cert {
+        let bytes = std::fs::read(pem).map_err(|e| {
+            CliError::usage(format!("failed to read --ca-cert {}: {e}", pem.display()))
+        })?;
+        opts.extra_root_certificates_pem.push(bytes);
+    }
+    let reg = config.and_then(|c| c.registry.as_ref());
+    if let Some(r) = reg {
+        if r.insecure {
+            opts.insecure_registries.push(r.host.clone());
+        }
+    }
+    let host = flags
+        .registry
+        .clone()
+        .or_else(|| reg.map(|r| r.host.clone()));
+    let mut credentials = HashMap::new();
+    if let Some(host) = host {
+        let user_var = reg
+            .and_then(|r| r.username_env.clone())
+            .unwrap_or_else(|| "SHIPLINE_REGISTRY_USERNAME".into());
+        let pass_var = reg
+            .and_then(|r| r.password_env.clone())
+            .unwrap_or_else(|| "SHIPLINE_REGISTRY_PASSWORD".into());
+        let creds = match (env_value(&user_var), env_value(&pass_var)) {
+            (user, Some(pass)) => Some(if host == "ghcr.io" {
+                Credentials::github_token(user.as_deref(), pass)
+            } else {
+                Credentials::basic(user.unwrap_or_default(), pass)
+            }),
+            _ => None,
+        };
+        let creds = match creds {
+            Some(c) => c,
+            None if reg.is_none_or(|r| r.docker_config) => {
+                let home = std::env::var_os("HOME").map(PathBuf::from);
+                let docker_config = std::env::var_os("DOCKER_CONFIG").map(PathBuf::from);
+                match shipline_registry::docker_config_path(
+                    docker_config.as_deref(),
+                    home.as_deref(),
+                ) {
+                    Some(file) if file.is_file() => {
+                        shipline_registry::credentials_from_docker_config(&file, &host)
+                            .await
+                            .with_context(|| format!("failed to read credentials for {host}"))?
+                    }
+                    _ => Credentials::Anonymous,
+                }
+            }
+            None => Credentials::Anonymous,
+        };
+        credentials.insert(host, creds);
+    }
+    opts.credentials = credentials;
+    RegistryClient::new(opts)
+        .map_err(|e| CliError::tool(format!("failed to set up the registry client: {e}")))
+}

@@ -1,0 +1,483 @@
+//! End to end, against the real Docker engine and a real registry (Debian's docker-registry
+//! with TLS and htpasswd): dev, then main → approve → prod; a planted HIGH finding fails the
+//! run before push; a planted failing health check rolls back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::{stderr, stdout, workspace};
+
+#[path = "../../../registry/tests/it/support/registry.rs"]
+#[allow(dead_code)]
+mod registry_support;
+
+use registry_support::{Auth, TestRegistry};
+
+const USER: &str = "shipline-e2e";
+const PASSWORD: &str = "e2e-canary-password-7f3a9c";
+
+struct Project {
+    dir: tempfile::TempDir,
+    /// kept alive for the test; stopped on drop
+    _registry: TestRegistry,
+    ca: PathBuf,
+    repository: String,
+    dev_project: String,
+    prod_project: String,
+    key: PathBuf,
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            if e.file_name() == ".shipline" {
+                continue;
+            }
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+fn sh(dir: &Path, program: &str, args: &[&str]) -> Output {
+    let o = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("prerequisite missing: {program}: {e}"));
+    assert!(
+        o.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+impl Project {
+    fn new() -> Project {
+        let busybox = Path::new("/bin/busybox");
+        assert!(busybox.exists(), "prerequisite missing: /bin/busybox (Debian package busybox-static; run scripts/prereqs.sh)");
+        let registry = TestRegistry::start(
+            Auth::Htpasswd {
+                user: USER.into(),
+                password: PASSWORD.into(),
+            },
+            true,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        copy_dir(&workspace().join("examples/hestami"), root);
+        std::fs::copy(busybox, root.join("app/busybox")).unwrap();
+        let ca = root.join("registry-ca.pem");
+        std::fs::write(&ca, registry.ca_pem.as_ref().unwrap()).unwrap();
+        let suffix = format!("{:08x}", rand_u32());
+        let repository = format!("{}/hestami/api-{suffix}", registry.host);
+        let dev_project = format!("e2edev{suffix}");
+        let prod_project = format!("e2eprod{suffix}");
+        // the approver: a fresh ed25519 key in the trusted list
+        let key = root.join("approver_key");
+        sh(
+            root,
+            "ssh-keygen",
+            &[
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "carol@example.com",
+                "-f",
+                key.to_str().unwrap(),
+            ],
+        );
+        let pubkey = std::fs::read_to_string(root.join("approver_key.pub")).unwrap();
+        let cfg = std::fs::read_to_string(root.join("shipline.toml"))
+            .unwrap()
+            .replace("ghcr.io/hestami-ai/api", &repository)
+            .replace("compose_project = \"dev\"", &format!("compose_project = \"{dev_project}\""))
+            .replace("compose_project = \"prod\"", &format!("compose_project = \"{prod_project}\""))
+            .replace(
+                "approvers = [\n",
+                &format!("approvers = [\n  {{ identity = \"carol@example.com\", public_key = \"{}\" }},\n", pubkey.trim()),
+            )
+            .replace(
+                "# No [registry]",
+                &format!("[registry]\nhost = \"{}\"\nusername_env = \"E2E_REGISTRY_USER\"\npassword_env = \"E2E_REGISTRY_PASSWORD\"\n\n# No [registry]", registry.host),
+            );
+        std::fs::write(root.join("shipline.toml"), cfg).unwrap();
+        let compose = root.join("compose.common.yaml");
+        let text = std::fs::read_to_string(&compose)
+            .unwrap()
+            .replace("ghcr.io/hestami-ai/api", &repository);
+        std::fs::write(&compose, text).unwrap();
+        sh(root, "git", &["init", "-q", "-b", "dev"]);
+        sh(
+            root,
+            "git",
+            &[
+                "-c",
+                "user.name=e2e",
+                "-c",
+                "user.email=e2e@example.com",
+                "add",
+                "-A",
+            ],
+        );
+        sh(
+            root,
+            "git",
+            &[
+                "-c",
+                "user.name=e2e",
+                "-c",
+                "user.email=e2e@example.com",
+                "commit",
+                "-q",
+                "-m",
+                "v1",
+            ],
+        );
+        Project {
+            dir,
+            _registry: registry,
+            ca,
+            repository,
+            dev_project,
+            prod_project,
+            key,
+        }
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn shipline(&self, args: &[&str]) -> Output {
+        let venv = std::env::var_os("SHIPLINE_VENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join(".venv"));
+        let semgrep = venv.join("bin/semgrep");
+        assert!(
+            semgrep.exists(),
+            "prerequisite missing: {} (run scripts/prereqs.sh)",
+            semgrep.display()
+        );
+        let path = format!(
+            "{}:{}",
+            venv.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Command::new(env!("CARGO_BIN_EXE_shipline"))
+            .args(args)
+            .current_dir(self.root())
+            .env("NO_COLOR", "1")
+            .env("PATH", path)
+            .env("E2E_REGISTRY_USER", USER)
+            .env("E2E_REGISTRY_PASSWORD", PASSWORD)
+            .env_remove("GITHUB_SHA")
+            .env_remove("IMAGE_TAG")
+            .output()
+            .expect("run shipline")
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, serde_json::Value, Output) {
+        let ca = self.ca.to_str().unwrap().to_string();
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["--ca-cert", &ca, "--json"]);
+        let o = self.shipline(&full);
+        let text = stdout(&o);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+            panic!(
+                "run printed no JSON record ({e}):\nstdout: {text}\nstderr: {}",
+                stderr(&o)
+            )
+        });
+        for out in [stdout(&o), stderr(&o)] {
+            assert!(
+                !out.contains(PASSWORD),
+                "the registry password leaked into output"
+            );
+        }
+        (o.status.code().unwrap_or(-1), v, o)
+    }
+
+    fn commit(&self, msg: &str) {
+        let root = self.root();
+        sh(
+            root,
+            "git",
+            &[
+                "-c",
+                "user.name=e2e",
+                "-c",
+                "user.email=e2e@example.com",
+                "add",
+                "-A",
+            ],
+        );
+        sh(
+            root,
+            "git",
+            &[
+                "-c",
+                "user.name=e2e",
+                "-c",
+                "user.email=e2e@example.com",
+                "commit",
+                "-q",
+                "-m",
+                msg,
+            ],
+        );
+    }
+
+    fn env_value(&self, file: &str) -> String {
+        let text = std::fs::read_to_string(self.root().join(file)).unwrap();
+        text.lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("IMAGE_TAG="))
+            .unwrap()
+            .to_string()
+    }
+
+    /// Image ids of the running containers of a compose project.
+    fn running_images(&self, project: &str) -> Vec<String> {
+        let o = sh(
+            self.root(),
+            "docker",
+            &[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.compose.project={project}"),
+            ],
+        );
+        let ids: Vec<String> = stdout(&o).split_whitespace().map(str::to_string).collect();
+        assert!(!ids.is_empty(), "no running containers in {project}");
+        ids.iter()
+            .map(|id| {
+                let o = sh(self.root(), "docker", &["inspect", "-f", "{{.Image}}", id]);
+                stdout(&o).trim().to_string()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        for p in [&self.dev_project, &self.prod_project] {
+            let ids = Command::new("docker")
+                .args([
+                    "ps",
+                    "-aq",
+                    "--filter",
+                    &format!("label=com.docker.compose.project={p}"),
+                ])
+                .output();
+            if let Ok(o) = ids {
+                for id in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                    let _ = Command::new("docker").args(["rm", "-f", id]).output();
+                }
+            }
+            let _ = Command::new("docker")
+                .args(["network", "rm", &format!("{p}_backend")])
+                .output();
+        }
+        let o = Command::new("docker")
+            .args(["images", "-q", &self.repository])
+            .output();
+        if let Ok(o) = o {
+            for id in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                let _ = Command::new("docker").args(["rmi", "-f", id]).output();
+            }
+        }
+    }
+}
+
+fn rand_u32() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    (t.subsec_nanos() ^ std::process::id().rotate_left(16)) as u32
+}
+
+fn stage<'a>(record: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no stage {id}"))
+}
+
+#[test]
+fn dev_then_main_approve_prod_with_one_digest_everywhere() {
+    let p = Project::new();
+    let dev_env_before = std::fs::read_to_string(p.root().join(".env.local")).unwrap();
+
+    // ---- dev: build, test, scan, push, deploy
+    let (code, dev, o) = p.run(&["run", "--branch", "dev"]);
+    assert_eq!(code, 0, "dev run failed:\n{}", stderr(&o));
+    assert_eq!(dev["status"], "succeeded");
+    let digest = dev["image"]["digest"].as_str().unwrap().to_string();
+    assert!(digest.starts_with("sha256:"));
+    let tag = dev["image"]["tag"].as_str().unwrap().to_string();
+    let image_id = dev["image"]["image_id"].as_str().unwrap().to_string();
+    // trivy cannot run here: the run says so plainly
+    let scanners = dev["findings"]["scanners"].as_array().unwrap();
+    let trivy = scanners
+        .iter()
+        .find(|s| s["name"] == "trivy")
+        .expect("trivy listed");
+    assert_eq!(trivy["status"], "skipped");
+    // the dev env file changed only in its tag line
+    let dev_env_after = std::fs::read_to_string(p.root().join(".env.local")).unwrap();
+    let before: Vec<&str> = dev_env_before.lines().collect();
+    let after: Vec<&str> = dev_env_after.lines().collect();
+    assert_eq!(before.len(), after.len());
+    for (b, a) in before.iter().zip(&after) {
+        if b.starts_with("IMAGE_TAG=") {
+            assert_eq!(*a, format!("IMAGE_TAG={tag}"));
+        } else {
+            assert_eq!(b, a);
+        }
+    }
+    assert!(p
+        .running_images(&p.dev_project)
+        .iter()
+        .all(|i| *i == image_id));
+    // the pushed image has that digest
+    let pushed = p.shipline(&[
+        "digest",
+        &format!("{}:{tag}", p.repository),
+        "--ca-cert",
+        p.ca.to_str().unwrap(),
+    ]);
+    assert_eq!(pushed.status.code(), Some(0), "{}", stderr(&pushed));
+    assert!(
+        stdout(&pushed).contains(&digest),
+        "registry digest {} != {digest}",
+        stdout(&pushed)
+    );
+
+    // ---- main: same pipeline for prod, stops at the approval gate
+    let (code, main, o) = p.run(&["run", "--branch", "main"]);
+    assert_eq!(code, 0, "{}", stderr(&o));
+    assert_eq!(main["status"], "waiting_approval");
+    assert_eq!(stage(&main, "approve")["status"], "waiting");
+    assert!(stage(&main, "approve")["message"]
+        .as_str()
+        .unwrap()
+        .contains("shipline approve prod --digest"));
+    assert_eq!(stage(&main, "deploy:prod")["status"], "skipped");
+    let prod_digest = main["image"]["digest"].as_str().unwrap().to_string();
+    let prod_tag = main["image"]["tag"].as_str().unwrap().to_string();
+    let run_id = main["id"].as_str().unwrap().to_string();
+
+    // ---- approve exactly that digest, then resume
+    let o = p.shipline(&[
+        "approve",
+        "prod",
+        "--digest",
+        &prod_digest,
+        "--key",
+        p.key.to_str().unwrap(),
+        "--requester",
+        "ci@example.com",
+        "--reason",
+        "e2e release",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "approve failed: {}", stderr(&o));
+    let (code, resumed, o) = p.run(&["run", "--resume", &run_id]);
+    assert_eq!(code, 0, "resume failed:\n{}", stderr(&o));
+    assert_eq!(resumed["status"], "succeeded");
+    assert_eq!(resumed["id"], main["id"]);
+    assert_eq!(resumed["image"]["digest"], prod_digest.as_str());
+    // the approval names the digest
+    assert_eq!(resumed["approval"]["digest"], prod_digest.as_str());
+    let o = p.shipline(&["approvals", "list", "prod", "--json"]);
+    assert!(
+        stdout(&o).contains(&prod_digest),
+        "approvals list: {}",
+        stdout(&o)
+    );
+    // the prod env file names a tag whose registry digest is the approved one
+    assert_eq!(p.env_value(".env.prod"), prod_tag);
+    let pushed = p.shipline(&[
+        "digest",
+        &format!("{}:{prod_tag}", p.repository),
+        "--ca-cert",
+        p.ca.to_str().unwrap(),
+    ]);
+    assert!(stdout(&pushed).contains(&prod_digest));
+    // the running prod containers run the image that digest describes
+    let prod_image = resumed["image"]["image_id"].as_str().unwrap();
+    assert!(p
+        .running_images(&p.prod_project)
+        .iter()
+        .all(|i| i == prod_image));
+    // and the stored record agrees
+    let o = p.shipline(&["runs", "show", &run_id, "--json"]);
+    let stored: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(stored["image"]["digest"], prod_digest.as_str());
+    assert_eq!(stored["deploy"]["digest"], prod_digest.as_str());
+}
+
+#[test]
+fn planted_high_finding_fails_before_push_and_failing_health_rolls_back() {
+    let p = Project::new();
+    let (code, first, o) = p.run(&["run", "--branch", "dev"]);
+    assert_eq!(code, 0, "{}", stderr(&o));
+    let good_tag = first["image"]["tag"].as_str().unwrap().to_string();
+    let good_image = first["image"]["image_id"].as_str().unwrap().to_string();
+
+    // a HIGH semgrep finding (the example's rule: eval in a page)
+    std::fs::write(
+        p.root().join("app/www/admin.html"),
+        "<script>eval(location.hash)</script>\n",
+    )
+    .unwrap();
+    p.commit("planted finding");
+    let (code, bad, _) = p.run(&["run", "--branch", "dev"]);
+    assert_eq!(code, 1);
+    assert_eq!(bad["status"], "failed");
+    assert_eq!(stage(&bad, "gate")["status"], "failed");
+    assert_eq!(stage(&bad, "push")["status"], "skipped");
+    assert_eq!(stage(&bad, "deploy:dev")["status"], "skipped");
+    assert!(bad["image"]["digest"].is_null(), "nothing was pushed");
+    assert_eq!(p.env_value(".env.local"), good_tag);
+
+    // a failing health check: the new version never becomes healthy
+    std::fs::remove_file(p.root().join("app/www/admin.html")).unwrap();
+    std::fs::remove_file(p.root().join("app/www/health")).unwrap();
+    // keep the test stage green: it checks a file that still exists
+    let cfg = std::fs::read_to_string(p.root().join("shipline.toml"))
+        .unwrap()
+        .replace("\"/www/health\"]", "\"/www/index.html\"]")
+        .replace(
+            "timeout = \"60s\"\ninterval = \"1s\"",
+            "timeout = \"15s\"\ninterval = \"1s\"",
+        );
+    std::fs::write(p.root().join("shipline.toml"), cfg).unwrap();
+    p.commit("broken health");
+    let (code, broken, o) = p.run(&["run", "--branch", "dev"]);
+    assert_eq!(code, 1, "{}", stderr(&o));
+    assert_eq!(broken["status"], "failed");
+    let deploy = stage(&broken, "deploy:dev");
+    assert_eq!(deploy["status"], "failed");
+    assert!(
+        deploy["message"].as_str().unwrap().contains("rolled back"),
+        "{deploy}"
+    );
+    // the previous version runs again and the env file is restored
+    assert_eq!(p.env_value(".env.local"), good_tag);
+    assert!(p
+        .running_images(&p.dev_project)
+        .iter()
+        .all(|i| *i == good_image));
+}
