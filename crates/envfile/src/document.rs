@@ -471,7 +471,8 @@ impl Document {
         if new.signature_without(key) != *baseline {
             return false;
         }
-        if new.problems().len() != self.problems().len() {
+        // An edit may fix a problem (a malformed value replaced), never add one.
+        if new.problems().len() > self.problems().len() {
             return false;
         }
         let Some(last) = new
@@ -572,6 +573,15 @@ mod tests {
         let mut doc = Document::parse("A=1\nB=2\nexport A='3'\n");
         assert_eq!(doc.unset("A"), 2);
         assert_eq!(doc.render(), "B=2\n");
+    }
+
+    #[test]
+    fn set_repairs_a_broken_value() {
+        let mut doc = Document::parse("A=${BROKEN\nB=1\n");
+        assert_eq!(doc.problems().len(), 1);
+        doc.set("A", "fixed").unwrap();
+        assert_eq!(doc.render(), "A=fixed\nB=1\n");
+        assert!(doc.problems().is_empty());
     }
 
     #[test]

@@ -78,7 +78,8 @@ pub fn should_mask(key: &str, value: &str) -> bool {
     is_secret_key(key) || is_secret_value(value)
 }
 
-/// Why a value looks like a placeholder that was never replaced, if it does.
+/// Why a value looks like a placeholder that was never replaced, if it does. The reason
+/// never quotes the value itself.
 ///
 /// Obvious placeholders (`changeme`, `your-secret-key-here`, `REPLACE_WITH_...`, `<token>`,
 /// `TODO`) count for every key; weak ones (`secret`, `password`, `0000...`, `xxxx...`) only for
@@ -94,13 +95,13 @@ pub fn placeholder_reason(key: &str, value: &str) -> Option<&'static str> {
         || squashed == "changeit"
         || squashed.starts_with("changethis")
     {
-        return Some("a `changeme` placeholder");
+        return Some("a change-me placeholder");
     }
     if squashed.starts_with("replacewith")
         || squashed.starts_with("replaceme")
         || squashed.starts_with("fillmein")
     {
-        return Some("a `REPLACE_WITH...` placeholder");
+        return Some("a replace-with placeholder");
     }
     if squashed.starts_with("your")
         && (squashed.contains("secret")
@@ -109,13 +110,13 @@ pub fn placeholder_reason(key: &str, value: &str) -> Option<&'static str> {
             || squashed.contains("token")
             || squashed.ends_with("here"))
     {
-        return Some("a `your-...` placeholder");
+        return Some("a your-... placeholder");
     }
     if (v.starts_with('<') && v.ends_with('>')) || (v.starts_with("{{") && v.ends_with("}}")) {
-        return Some("a `<...>` placeholder");
+        return Some("an angle-bracket or template placeholder");
     }
     if squashed == "todo" || squashed == "tbd" || squashed == "fixme" {
-        return Some("a TODO placeholder");
+        return Some("a to-do placeholder");
     }
     if !is_secret_key(key) {
         return None;
@@ -143,7 +144,7 @@ pub fn placeholder_reason(key: &str, value: &str) -> Option<&'static str> {
             || v.chars().all(|c| c == 'x' || c == 'X')
             || v.chars().all(|c| c == '*'))
     {
-        return Some("a run of one repeated character (`000...`, `xxx...`)");
+        return Some("one character repeated (like 000... or xxx...)");
     }
     None
 }

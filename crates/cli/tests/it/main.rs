@@ -1,6 +1,7 @@
 //! Integration tests of the `shipline` binary.
 
 mod e2e;
+mod env;
 mod pipeline;
 
 use std::path::PathBuf;
