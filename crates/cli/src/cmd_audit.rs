@@ -348,4 +348,16 @@ mod tests {
         assert_eq!(code(audit(&["compose", "--stack", "no-files="])), 2);
         assert_eq!(code(audit(&[])), 2);
     }
+
+    #[test]
+    fn config_audits_every_environment_together() {
+        let config = file("config/shipline.toml");
+        // dev lacks an IP allowlist (SA302) and both environments use `container_name: cache`
+        // (SA702, cross-stack): the gate fails.
+        assert_eq!(
+            code(audit(&["--config", &config, "--format", "markdown"])),
+            1
+        );
+        assert_eq!(code(audit(&["--config", &file("config/missing.toml")])), 2);
+    }
 }
