@@ -238,8 +238,8 @@ impl Ctx<'_> {
     }
 
     /// Every service has running containers, all healthy, all on `image` when they run this
-    /// repository; then the optional HTTP check.
-    pub async fn verify(&self, image: &str) -> Result<(), DeployError> {
+    /// repository; then, when `http`, the optional HTTP check.
+    pub async fn verify(&self, image: &str, http: bool) -> Result<(), DeployError> {
         let all = self
             .engine
             .project_containers(&self.compose.project, None, false)
@@ -270,8 +270,11 @@ impl Ctx<'_> {
             }
         }
         self.wait_healthy(&ids, "services").await?;
-        if let Some(url) = &self.target.http_check {
-            http_check(url, self.target.health_timeout, self.target.health_interval).await?;
+        match &self.target.http_check {
+            Some(url) if http => {
+                http_check(url, self.target.health_timeout, self.target.health_interval).await?
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -331,7 +334,9 @@ impl Ctx<'_> {
         extra.extend(self.scale_args(&scale_list));
         step(self.on, "rollback", format!("bringing {prev_image} back"));
         self.up(&extra).await?;
-        self.verify(prev_image).await
+        // health only: an HTTP check that failed the new version may fail for reasons that
+        // are not the version's (the URL, the edge) and must not block the way back
+        self.verify(prev_image, false).await
     }
 
     /// The last log lines of containers that are not healthy (for failure reports).

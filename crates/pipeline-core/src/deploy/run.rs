@@ -104,6 +104,7 @@ pub async fn deploy(
             Ok(report)
         }
         Err(e) => {
+            let changed = lock.state.phase > Phase::Preflight;
             let _ = record::audit(
                 &t.store_dir,
                 &serde_json::json!({
@@ -111,7 +112,13 @@ pub async fn deploy(
                     "error": e.to_string(), "at": now(),
                 }),
             );
-            lock.release()?;
+            if changed {
+                // failed after the env file was touched and before a record: keep the
+                // journal so the next deploy (or `lock release`) repairs
+                drop(lock);
+            } else {
+                lock.release()?;
+            }
             Err(e)
         }
     }
@@ -536,7 +543,7 @@ async fn apply(
         "verify",
         format!("waiting for every service on {image} to be healthy"),
     );
-    ctx.verify(image).await.map_err(|e| ("verify", e))?;
+    ctx.verify(image, true).await.map_err(|e| ("verify", e))?;
     step(ctx.on, "verify", "all services healthy".into());
     Ok(())
 }

@@ -39,7 +39,8 @@ pub struct EnvStatus {
     pub containers: Vec<ContainerStatus>,
     /// The last deployment record.
     pub last_record: Option<DeploymentRecord>,
-    /// True when exactly one tag runs, it is the env file's, and the last successful record's.
+    /// True when exactly one tag runs, it is the env file's, and the last successful record's
+    /// (or when nothing was ever deployed).
     pub matches_record: bool,
     /// The deploy lock.
     pub lock: LockStatus,
@@ -70,9 +71,11 @@ pub async fn status(
             .find(|r| r.outcome == Outcome::Succeeded)
             .map(|r| r.tag.clone());
         let env_file_tag = envwrite::read_var(&t.env_file, &t.tag_variable)?;
-        let matches_record = tags.len() == 1
-            && env_file_tag.as_deref() == Some(tags[0].as_str())
-            && last_good.as_deref() == Some(tags[0].as_str());
+        let never_deployed = tags.is_empty() && env_file_tag.is_none() && last_good.is_none();
+        let matches_record = never_deployed
+            || tags.len() == 1
+                && env_file_tag.as_deref() == Some(tags[0].as_str())
+                && last_good.as_deref() == Some(tags[0].as_str());
         let since = tags.first().and_then(|tag| {
             let img = t.image(tag);
             containers
