@@ -322,9 +322,11 @@ version: '3.9'
             timeout: Duration::from_secs(1),
         };
         let a = p.args(Path::new("/s/.env.prod"), &["up".into(), "-d".into()]);
-        assert_eq!(
-            a.join(" "),
-            "-p prod -f /s/compose.common.yaml -f /s/compose.prod.yaml --env-file /s/.env.prod --project-directory /s up -d"
-        );
+        let expected = "-p prod -f /s/compose.common.yaml -f /s/compose.prod.yaml --env-file /s/.env.prod --project-directory /s up -d";
+        assert_eq!(a.join(" "), expected);
+        let mut v2 = p.clone();
+        v2.cli.flavor = ComposeFlavor::V2;
+        let a = v2.args(Path::new("/s/.env.prod"), &["up".into(), "-d".into()]);
+        assert_eq!(a.join(" "), format!("compose {expected}"));
     }
 }

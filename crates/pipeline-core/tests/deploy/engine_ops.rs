@@ -144,3 +144,77 @@ async fn build_failure_and_context_refusal() {
         .await;
     assert_eq!(warnings.lock().expect("lock").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn build_args_target_labels_and_tags() {
+    let engine = engine().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("hello.txt"), "hi\n").expect("write");
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch AS base\nARG GREETING\nCOPY hello.txt /hello.txt\nLABEL greeting=$GREETING\n\nFROM base AS final\nLABEL stage=final\n",
+    )
+    .expect("write");
+    let repo = format!("shipline-test/{}", crate::support::unique("args"));
+    let mut req = BuildRequest::new(
+        dir.path().to_path_buf(),
+        vec![format!("{repo}:abc1234"), format!("{repo}:latest")],
+    );
+    req.build_args.insert("GREETING".into(), "hello".into());
+    req.target = Some("base".into());
+    req.labels =
+        shipline_core::engine::oci_labels("abc1234", "https://example.com/app", chrono::Utc::now());
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let built = engine
+        .build(&req, &move |ev| {
+            if let EngineEvent::BuildOutput { line } = ev {
+                sink.lock().expect("lock").push(line);
+            }
+        })
+        .await
+        .expect("build");
+    let inspect = engine
+        .docker()
+        .inspect_image(&format!("{repo}:abc1234"))
+        .await
+        .expect("inspect");
+    let labels = inspect.config.and_then(|c| c.labels).unwrap_or_default();
+    assert_eq!(labels.get("greeting").map(String::as_str), Some("hello"));
+    assert_eq!(
+        labels.get("stage"),
+        None,
+        "built only up to the target stage"
+    );
+    assert_eq!(
+        labels
+            .get("org.opencontainers.image.revision")
+            .map(String::as_str),
+        Some("abc1234")
+    );
+    assert!(labels.contains_key("org.opencontainers.image.created"));
+    let mut tags = inspect.repo_tags.unwrap_or_default();
+    tags.sort();
+    assert_eq!(tags, [format!("{repo}:abc1234"), format!("{repo}:latest")]);
+    assert_eq!(built.image_id, inspect.id.unwrap_or_default());
+    assert!(
+        lines
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|l| l.starts_with("Step 1/")),
+        "build output is streamed"
+    );
+    // only `latest` is refused: images are tagged with the commit
+    let only_latest = BuildRequest::new(dir.path().to_path_buf(), vec![format!("{repo}:latest")]);
+    assert!(matches!(
+        engine.build(&only_latest, &|_| {}).await,
+        Err(EngineError::InvalidRequest(_))
+    ));
+    for t in ["abc1234", "latest"] {
+        engine
+            .remove_image(&format!("{repo}:{t}"))
+            .await
+            .expect("remove");
+    }
+}

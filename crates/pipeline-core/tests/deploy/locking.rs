@@ -237,3 +237,113 @@ async fn killed_deploy_is_repaired() {
         ]
     );
 }
+
+/// A deploy killed mid-rollout leaves new containers next to drained old ones; the repair
+/// removes the new ones, un-drains the old ones and restores the env file.
+#[tokio::test(flavor = "multi_thread")]
+async fn repair_of_a_half_rolled_stack() {
+    let engine = engine().await;
+    let stack = Stack::new("half", "");
+    build_test_image(&engine, &stack.repository, "v1", true).await;
+    build_test_image(&engine, &stack.repository, "v2", true).await;
+    let target = stack.target(Strategy::Rolling);
+    assert!(deploy(
+        &engine,
+        &DeployRequest::new(target.clone(), "v1".into()),
+        &|_| {}
+    )
+    .await
+    .expect("v1")
+    .succeeded());
+    let old = engine
+        .project_containers(&stack.project, Some("web"), true)
+        .await
+        .expect("containers");
+    assert_eq!(old.len(), 1);
+
+    // what a deploy killed between "scale up" and "remove old" leaves behind
+    let backup_dir = target.store_dir.join("backups").join(&target.env);
+    let backup = shipline_core::deploy::set_var(&stack.env_file(), "IMAGE_TAG", "v2", &backup_dir)
+        .expect("env file");
+    let up = std::process::Command::new("docker-compose")
+        .current_dir(stack.path())
+        .args([
+            "-p",
+            &stack.project,
+            "-f",
+            "compose.yaml",
+            "--env-file",
+            ".env.test",
+        ])
+        .args([
+            "up",
+            "-d",
+            "--no-deps",
+            "--no-recreate",
+            "--scale",
+            "web=2",
+            "web",
+        ])
+        .output()
+        .expect("docker-compose");
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let drained = engine
+        .exec(&old[0].id, &["touch".into(), "/tmp/drain".into()])
+        .await
+        .expect("drain");
+    assert_eq!(drained, 0);
+    let journal = shipline_core::deploy::LockState {
+        env: target.env.clone(),
+        pid: 999_999,
+        host: "elsewhere".into(),
+        user: "test".into(),
+        reason: "deploy v2".into(),
+        since: "2026-01-01T00:00:00Z".into(),
+        phase: Phase::Rollout,
+        new_tag: Some("v2".into()),
+        previous_tag: Some("v1".into()),
+        env_backup: backup,
+        scales: vec![("web".into(), 1)],
+    };
+    let locks = target.store_dir.join("locks");
+    std::fs::create_dir_all(&locks).expect("locks dir");
+    std::fs::write(
+        locks.join(format!("{}.json", target.env)),
+        serde_json::to_vec(&journal).expect("json"),
+    )
+    .expect("journal");
+    assert!(matches!(
+        lock_status(&locks, &target.env).expect("status"),
+        LockStatus::Interrupted { .. }
+    ));
+
+    let repaired = release_lock(&engine, &target, &|_| {})
+        .await
+        .expect("repair");
+    assert_eq!(repaired.map(|j| j.phase), Some(Phase::Rollout));
+    assert_eq!(stack.env_tag().as_deref(), Some("v1"));
+    let now = engine
+        .project_containers(&stack.project, Some("web"), true)
+        .await
+        .expect("containers");
+    assert_eq!(now.len(), 1, "the new container was removed");
+    assert_eq!(now[0].id, old[0].id, "the old container kept serving");
+    // un-drained: its health check passes again
+    let start = Instant::now();
+    loop {
+        let c = engine.inspect(&old[0].id).await.expect("inspect");
+        if c.health == shipline_core::engine::Health::Healthy {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "still {:?}",
+            c.health
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
