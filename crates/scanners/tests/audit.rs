@@ -330,6 +330,36 @@ mod random {
         .prop_map(|lines| lines.join("\n"))
     }
 
+    fn toml_fragment() -> impl Strategy<Value = String> {
+        let atoms = prop::sample::select(vec![
+            "[http.routers.r]",
+            "rule = \"Host(`x`)\"",
+            "middlewares = [\"a@file\", \"b\"]",
+            "[http.middlewares.a.basicAuth]",
+            "users = [\"u:p\"]",
+            "[entryPoints.web]",
+            "address = \":80\"",
+            "[providers.docker]",
+            "exposedByDefault = true",
+            "[api]",
+            "insecure = true",
+            "[[http.routers.r.tls.domains]]",
+            "main = \"x\"",
+            "[routers.x]",
+            "a = {b = 1, c = [1, {d = 2}]}",
+            "x = 1979-05-27T07:32:00Z",
+            "=",
+            "[",
+            "\"",
+            "'''",
+        ]);
+        prop::collection::vec(
+            prop_oneof![atoms.prop_map(str::to_string), "[ -~]{0,12}"],
+            0..14,
+        )
+        .prop_map(|lines| lines.join("\n"))
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
         #[test]
@@ -348,6 +378,24 @@ mod random {
                     let text = e.to_string();
                     prop_assert!(text.contains("compose.yaml"), "error does not name the file: {}", text);
                 }
+            }
+        }
+
+        #[test]
+        fn random_traefik_toml_never_panics(src in toml_fragment()) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let compose = dir.path().join("compose.yaml");
+            std::fs::write(&compose, "services:\n  a:\n    image: x:1\n").expect("write");
+            let traefik = dir.path().join("traefik.toml");
+            std::fs::write(&traefik, &src).expect("write");
+            let stacks = [StackInput {
+                name: "p".into(),
+                compose_files: vec![compose],
+                ..StackInput::default()
+            }];
+            if let Err(e) = audit_stacks(&stacks, &[traefik], &AuditOptions::default()) {
+                let text = e.to_string();
+                prop_assert!(text.contains("traefik.toml"), "error does not name the file: {}", text);
             }
         }
     }
