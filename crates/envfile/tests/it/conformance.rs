@@ -11,8 +11,13 @@ fn corpus_dir() -> Option<PathBuf> {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
     };
-    let dir = shared.join("corpora/dotenv/compose-go");
-    dir.join("expected.json").is_file().then_some(dir)
+    // Accept SHIPLINE_SHARED_DIR pointing at `shared/` or at `shared/corpora/`.
+    [
+        shared.join("corpora/dotenv/compose-go"),
+        shared.join("dotenv/compose-go"),
+    ]
+    .into_iter()
+    .find(|dir| dir.join("expected.json").is_file())
 }
 
 fn as_map(v: &Value) -> HashMap<String, String> {
