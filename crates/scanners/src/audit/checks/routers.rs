@@ -133,9 +133,17 @@ pub(super) fn router_has_tls(world: &World, r: &Object) -> bool {
     if r.has("tls") && r.prop("tls").is_none_or(|v| parse_bool(v) != Some(false)) {
         return true;
     }
+    // Entrypoints with TLS by default are fine; so are entrypoints whose static configuration
+    // redirects every request to HTTPS (the redirect router takes precedence).
     let eps = router_entrypoints(world, r);
     let tls_eps = tls_entrypoints(world);
-    !eps.is_empty() && eps.iter().all(|e| tls_eps.contains(e))
+    !eps.is_empty()
+        && eps.iter().all(|e| {
+            tls_eps.contains(e)
+                || world
+                    .statics
+                    .has(&format!("entrypoints.{e}.http.redirections.entrypoint.to"))
+        })
 }
 
 pub(super) fn router_stack<'a>(world: &'a World, r: &Object) -> Option<&'a str> {
