@@ -220,7 +220,11 @@ pub(crate) fn load_stack(
     let doc = merged.unwrap_or_else(|| Node::new(Pos::default(), Kind::Map(Vec::new())));
     for svc in doc.get("services").map(Node::entries).unwrap_or_default() {
         if let Some(ext) = svc.value.entry("extends") {
-            let path = files.display.get(ext.key_pos.file).cloned().unwrap_or_default();
+            let path = files
+                .display
+                .get(ext.key_pos.file)
+                .cloned()
+                .unwrap_or_default();
             warnings.push(format!(
                 "{path}:{}: service `{}` uses `extends`, which the audit does not follow; the inherited settings are not checked",
                 ext.key_pos.line, svc.key

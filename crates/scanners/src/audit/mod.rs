@@ -76,8 +76,8 @@ pub struct StackInput {
     pub project: Option<String>,
 }
 
-/// Options of an audit run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Options of an audit run. `Debug` prints variable names, never their values.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct AuditOptions {
     /// Variables that take precedence over the env file, as the shell environment does for
     /// Compose. The audit never reads the process environment itself.
@@ -87,6 +87,23 @@ pub struct AuditOptions {
     pub behind_cdn: bool,
     /// Paths in findings are made relative to this directory when they are inside it.
     pub base_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for AuditOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditOptions")
+            .field(
+                "environment",
+                &self
+                    .environment
+                    .keys()
+                    .map(|k| (k.as_str(), "<redacted>"))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+            .field("behind_cdn", &self.behind_cdn)
+            .field("base_dir", &self.base_dir)
+            .finish()
+    }
 }
 
 /// What an audit found.
@@ -318,5 +335,25 @@ pub(crate) fn make_finding(
         references: Vec::new(),
         fix: Some(rule.fix.to_string()),
         suppression: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_debug_redacts_values() {
+        let options = AuditOptions {
+            environment: [("DB_PASSWORD".to_string(), "hunter2".to_string())]
+                .into_iter()
+                .collect(),
+            ..AuditOptions::default()
+        };
+        let text = format!("{options:?}");
+        assert!(
+            text.contains("DB_PASSWORD") && !text.contains("hunter2"),
+            "{text}"
+        );
     }
 }
