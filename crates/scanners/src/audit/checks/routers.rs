@@ -316,8 +316,15 @@ pub(super) fn router_rules(sink: &mut Sink<'_>) {
         }
     }
 
-    // IP allowlists behind a CDN.
+    // IP allowlists behind a CDN: the client address must come from X-Forwarded-For
+    // (`ipStrategy`), and Traefik keeps that header only from trusted proxies.
     if world.behind_cdn {
+        let trusted = world.statics.entries.iter().any(|(k, (v, _))| {
+            k.starts_with("entrypoints.")
+                && (k.ends_with(".forwardedheaders.trustedips") && !v.is_empty()
+                    || k.ends_with(".forwardedheaders.insecure")
+                        && parse_bool(v) == Some(true))
+        });
         for m in &world.dynamic.middlewares {
             let Some(t) = m.middleware_type() else {
                 continue;
@@ -325,9 +332,16 @@ pub(super) fn router_rules(sink: &mut Sink<'_>) {
             if !allow_types.contains(&t.as_str()) {
                 continue;
             }
-            if m.has(&format!("{t}.ipstrategy.depth"))
-                || m.has(&format!("{t}.ipstrategy.excludedips"))
-            {
+            let strategy = m.has(&format!("{t}.ipstrategy.depth"))
+                || m.has(&format!("{t}.ipstrategy.excludedips"));
+            let mut missing = Vec::new();
+            if !strategy {
+                missing.push("`ipStrategy.depth`");
+            }
+            if !trusted {
+                missing.push("trusted forwarded-header IPs on the entrypoints");
+            }
+            if missing.is_empty() {
                 continue;
             }
             let stack = m
@@ -346,8 +360,9 @@ pub(super) fn router_rules(sink: &mut Sink<'_>) {
                     m.origin.provider.as_str()
                 ),
                 format!(
-                    "IP allowlist `{}` sits behind a CDN/proxy but has no `ipStrategy.depth`, so it checks the proxy's address instead of the client's",
-                    m.name
+                    "IP allowlist `{}` sits behind a CDN/proxy without {}, so it checks the proxy's address instead of the client's",
+                    m.name,
+                    missing.join(" and without ")
                 ),
             );
         }
