@@ -183,7 +183,7 @@ fn run_compose(args: ComposeArgs, global: &Global) -> anyhow::Result<i32> {
             "shipline audit compose: give at least one -f FILE or --stack NAME=FILE",
         ));
     }
-    audit_and_render(&stacks, &args.output, None, global)
+    emit(audit_and_render(&stacks, &args.output, None, global)?)
 }
 
 fn run_config(path: &Path, output: OutputArgs, global: &Global) -> anyhow::Result<i32> {
@@ -214,15 +214,27 @@ fn run_config(path: &Path, output: OutputArgs, global: &Global) -> anyhow::Resul
     if output.policy.is_none() {
         output.policy = config.scan.policy.clone();
     }
-    audit_and_render(&stacks, &output, Some(&config.root), global)
+    emit(audit_and_render(
+        &stacks,
+        &output,
+        Some(&config.root),
+        global,
+    )?)
 }
 
+/// Prints the rendered results on stdout and returns the exit code.
+fn emit((text, code): (String, i32)) -> anyhow::Result<i32> {
+    print!("{text}");
+    Ok(code)
+}
+
+/// Audits, gates and renders: the output text and the gate's exit code.
 fn audit_and_render(
     stacks: &[StackInput],
     output: &OutputArgs,
     base: Option<&Path>,
     global: &Global,
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<(String, i32)> {
     let policy = match &output.policy {
         Some(p) => Policy::from_path(p).map_err(|e| CliError::usage(format!("{e:#}")))?,
         None => Policy::default(),
@@ -256,8 +268,7 @@ fn audit_and_render(
         Format::Sarif => render_sarif(&report, &verdict),
         Format::Markdown => render_markdown(&report, &verdict),
     };
-    print!("{text}");
-    Ok(verdict.exit_code())
+    Ok((text, verdict.exit_code()))
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -303,6 +314,32 @@ mod tests {
 
     fn file(rel: &str) -> String {
         fixtures().join(rel).display().to_string()
+    }
+
+    #[test]
+    fn json_has_the_scan_shape() {
+        let output = OutputArgs {
+            traefik_config: Vec::new(),
+            profile: None,
+            behind_cdn: false,
+            policy: None,
+            format: Format::Json,
+        };
+        let stacks = [StackInput {
+            name: "app".into(),
+            compose_files: vec![fixtures().join("rules/SA601/bad/compose.yaml")],
+            ..StackInput::default()
+        }];
+        let global = Global::new(ColorChoice::Never, true);
+        let (text, code) = audit_and_render(&stacks, &output, None, &global).expect("audits");
+        assert_eq!(code, 1);
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(doc["version"], 1);
+        assert_eq!(doc["verdict"], "fail");
+        assert_eq!(doc["findings"][0]["rule_id"], "SA601");
+        assert_eq!(doc["findings"][0]["tool"], "shipline-audit");
+        assert_eq!(doc["scanners"][0]["name"], "shipline-audit");
+        assert!(doc["counts"].is_object());
     }
 
     #[test]
