@@ -249,10 +249,12 @@ fn backup_path(file: &Path, backup: bool, backup_to: Option<PathBuf>) -> Option<
 
 fn set(a: SetArgs, global: &Global) -> anyhow::Result<i32> {
     let mut pairs: Vec<(String, String)> = Vec::with_capacity(a.pairs.len());
-    for p in &a.pairs {
+    for (i, p) in a.pairs.iter().enumerate() {
+        // The argument is not echoed: it may be a secret typed without its `=`.
         let Some((k, v)) = p.split_once('=') else {
             return Err(CliError::usage(format!(
-                "expected KEY=VALUE, got an argument without `=` (key {p:?})"
+                "expected KEY=VALUE: argument {} after the file has no `=`",
+                i + 1
             )));
         };
         pairs.push((k.to_string(), v.to_string()));
