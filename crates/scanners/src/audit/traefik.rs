@@ -238,6 +238,8 @@ pub(crate) const MIDDLEWARE_TYPES: &[&str] = &[
 impl Dynamic {
     /// Reads `traefik.http.routers.*` and `traefik.http.middlewares.*` labels of one service.
     pub fn add_labels(&mut self, labels: &[(&str, &str, Pos)], origin: &Origin) {
+        // Objects of this origin are only ever the ones added by this call.
+        let starts = [self.routers.len(), self.middlewares.len()];
         for (key, value, pos) in labels {
             let lower = key.to_ascii_lowercase();
             let (list, rest) = if lower.starts_with("traefik.http.routers.") {
@@ -255,11 +257,12 @@ impl Dynamic {
             } else {
                 &mut self.middlewares
             };
-            let obj = match objs
-                .iter_mut()
+            let start = starts[list];
+            let obj = match objs[start..]
+                .iter()
                 .position(|o| o.name == name && o.origin == *origin)
             {
-                Some(i) => &mut objs[i],
+                Some(i) => &mut objs[start + i],
                 None => {
                     objs.push(Object {
                         name: name.to_string(),
