@@ -371,10 +371,6 @@ fn write_locked(
     previous: Option<&str>,
     opts: &WriteOptions,
 ) -> Result<WriteOutcome, EnvError> {
-    let werr = |source: io::Error| EnvError::Write {
-        path: target.to_path_buf(),
-        source,
-    };
     if previous.is_none() && !opts.create {
         return Err(EnvError::NotFound {
             path: target.to_path_buf(),
@@ -383,18 +379,52 @@ fn write_locked(
     let meta = match fs::metadata(target) {
         Ok(m) => Some(m),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(werr(e)),
+        Err(source) => {
+            return Err(EnvError::Write {
+                path: target.to_path_buf(),
+                source,
+            })
+        }
     };
     let mut backup_written = None;
     if let (Some(old), Some(backup)) = (previous, &opts.backup) {
-        write_backup(backup, old).map_err(|e| EnvError::Backup {
+        replace_file(backup, old, 0o600, None, true).map_err(|e| EnvError::Backup {
             path: backup.clone(),
             source: Box::new(e),
         })?;
         backup_written = Some(backup.clone());
     }
+    remove_stale_temps(&dir_of(target), &temp_prefix(target));
+    let mode = meta
+        .as_ref()
+        .map_or(opts.create_mode, |m| m.permissions().mode());
+    let owner = meta.as_ref().map(|m| (m.uid(), m.gid()));
+    replace_file(target, contents, mode, owner, false)?;
+    Ok(WriteOutcome {
+        path: target.to_path_buf(),
+        changed: true,
+        created: meta.is_none(),
+        backup: backup_written,
+    })
+}
+
+/// The atomic replace itself: a temp file in the same directory (`O_EXCL`, 0600 while being
+/// written), given `owner` and `mode`, fsynced, renamed over `target`, directory fsynced.
+fn replace_file(
+    target: &Path,
+    contents: &str,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+    create_dir: bool,
+) -> Result<(), EnvError> {
+    let werr = |source: io::Error| EnvError::Write {
+        path: target.to_path_buf(),
+        source,
+    };
     let dir = dir_of(target);
-    remove_stale_temps(&dir, &temp_prefix(target));
+    if create_dir {
+        fs::create_dir_all(&dir).map_err(werr)?;
+    }
     let temp = dir.join(format!(
         "{}{}-{}",
         temp_prefix(target),
@@ -412,14 +442,10 @@ fn write_locked(
         .open(&temp)
         .map_err(werr)?;
     file.write_all(contents.as_bytes()).map_err(werr)?;
-    let mode = meta
-        .as_ref()
-        .map_or(opts.create_mode, |m| m.permissions().mode())
-        & 0o7777;
-    if let Some(m) = &meta {
+    if let Some((uid, gid)) = owner {
         let mine = file.metadata().map_err(werr)?;
-        if mine.uid() != m.uid() || mine.gid() != m.gid() {
-            std::os::unix::fs::fchown(&file, Some(m.uid()), Some(m.gid())).map_err(|source| {
+        if mine.uid() != uid || mine.gid() != gid {
+            std::os::unix::fs::fchown(&file, Some(uid), Some(gid)).map_err(|source| {
                 EnvError::Owner {
                     path: target.to_path_buf(),
                     source,
@@ -428,19 +454,13 @@ fn write_locked(
         }
     }
     // After chown, which may clear set-id bits.
-    file.set_permissions(fs::Permissions::from_mode(mode))
+    file.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
         .map_err(werr)?;
     file.sync_all().map_err(werr)?;
     drop(file);
     fs::rename(&temp, target).map_err(werr)?;
     guard.armed = false;
-    sync_dir(&dir).map_err(werr)?;
-    Ok(WriteOutcome {
-        path: target.to_path_buf(),
-        changed: true,
-        created: meta.is_none(),
-        backup: backup_written,
-    })
+    sync_dir(&dir).map_err(werr)
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -456,38 +476,4 @@ fn remove_stale_temps(dir: &Path, prefix: &str) {
             let _ = fs::remove_file(entry.path());
         }
     }
-}
-
-/// Writes a backup copy atomically with mode 0600 (no lock: the backup path is the caller's).
-fn write_backup(backup: &Path, content: &str) -> Result<(), EnvError> {
-    let werr = |source: io::Error| EnvError::Write {
-        path: backup.to_path_buf(),
-        source,
-    };
-    let dir = dir_of(backup);
-    fs::create_dir_all(&dir).map_err(werr)?;
-    let temp = dir.join(format!(
-        "{}{}-{}",
-        temp_prefix(backup),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let mut guard = TempGuard {
-        path: temp.clone(),
-        armed: true,
-    };
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temp)
-        .map_err(werr)?;
-    file.write_all(content.as_bytes()).map_err(werr)?;
-    file.set_permissions(fs::Permissions::from_mode(0o600))
-        .map_err(werr)?;
-    file.sync_all().map_err(werr)?;
-    drop(file);
-    fs::rename(&temp, backup).map_err(werr)?;
-    guard.armed = false;
-    sync_dir(&dir).map_err(werr)
 }

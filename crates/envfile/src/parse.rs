@@ -52,6 +52,29 @@ pub(crate) struct EntryData {
     pub comment_span: Option<Range<usize>>,
 }
 
+impl EntryData {
+    fn new(
+        key: String,
+        line: usize,
+        value_span: Range<usize>,
+        style: QuoteStyle,
+        exported: bool,
+    ) -> Self {
+        EntryData {
+            key,
+            line,
+            value_span,
+            style,
+            template: String::new(),
+            exported,
+            eof_bare: false,
+            text_after_quote: false,
+            problem: None,
+            comment_span: None,
+        }
+    }
+}
+
 /// Go's `unicode.IsLetter`/`unicode.IsNumber`, approximated with Rust's Unicode tables
 /// (`is_alphabetic` also accepts a few combining marks Go rejects).
 pub(crate) fn is_key_char(c: char) -> bool {
@@ -192,18 +215,15 @@ fn statement(lines: &Lines<'_>, start: usize, stmt: usize) -> (Item, usize) {
         let text = &src[key_start..];
         let cut = text.find(" #").unwrap_or(text.len());
         let value = text[..cut].trim_end();
-        let entry = EntryData {
-            key: String::new(),
+        let mut entry = EntryData::new(
+            String::new(),
             line,
-            value_span: key_start..key_start + value.len(),
-            style: QuoteStyle::Unquoted,
-            template: value.to_string(),
+            key_start..key_start + value.len(),
+            QuoteStyle::Unquoted,
             exported,
-            eof_bare: true,
-            text_after_quote: false,
-            problem: None,
-            comment_span: None,
-        };
+        );
+        entry.template = value.to_string();
+        entry.eof_bare = true;
         return (
             Item {
                 span: start..src.len(),
@@ -221,18 +241,13 @@ fn statement(lines: &Lines<'_>, start: usize, stmt: usize) -> (Item, usize) {
     }
     let key = key.to_string();
     if sep == '\n' {
-        let entry = EntryData {
+        let entry = EntryData::new(
             key,
             line,
-            value_span: key_span.end..key_span.end,
-            style: QuoteStyle::Bare,
-            template: String::new(),
+            key_span.end..key_span.end,
+            QuoteStyle::Bare,
             exported,
-            eof_bare: false,
-            text_after_quote: false,
-            problem: None,
-            comment_span: None,
-        };
+        );
         return (
             Item {
                 span: start..sep_at + 1,
@@ -248,18 +263,7 @@ fn statement(lines: &Lines<'_>, start: usize, stmt: usize) -> (Item, usize) {
         .unwrap_or(src.len() - after_sep);
     let v = after_sep + skipped;
     let quote_char = src[v..].chars().next();
-    let mut entry = EntryData {
-        key,
-        line,
-        value_span: v..v,
-        style: QuoteStyle::Unquoted,
-        template: String::new(),
-        exported,
-        eof_bare: false,
-        text_after_quote: false,
-        problem: None,
-        comment_span: None,
-    };
+    let mut entry = EntryData::new(key, line, v..v, QuoteStyle::Unquoted, exported);
     let end;
     match quote_char {
         Some(q @ ('\'' | '"')) => {
