@@ -322,8 +322,7 @@ pub(super) fn router_rules(sink: &mut Sink<'_>) {
         let trusted = world.statics.entries.iter().any(|(k, (v, _))| {
             k.starts_with("entrypoints.")
                 && (k.ends_with(".forwardedheaders.trustedips") && !v.is_empty()
-                    || k.ends_with(".forwardedheaders.insecure")
-                        && parse_bool(v) == Some(true))
+                    || k.ends_with(".forwardedheaders.insecure") && parse_bool(v) == Some(true))
         });
         for m in &world.dynamic.middlewares {
             let Some(t) = m.middleware_type() else {
