@@ -117,9 +117,13 @@ pub struct ApproveArgs {
     /// The scan verdict/report the approver saw; its SHA-256 is signed into the approval.
     #[arg(long, value_name = "FILE")]
     pub scan_report: Option<PathBuf>,
-    /// Also attach the approval to the image in the registry (OCI referrer).
+    /// Also attach the approval to the image in the registry (an OCI artifact whose subject is
+    /// the image manifest; referrers API or the `sha256-<hex>` tag fallback).
     #[arg(long)]
     pub push: bool,
+    /// Allow plain HTTP for this registry host with --push; repeatable (loopback always may).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
     #[command(flatten)]
     pub config: ConfigArg,
     /// Print the result as JSON.
@@ -280,11 +284,122 @@ pub fn approve(args: ApproveArgs, global: &Global) -> anyhow::Result<i32> {
         ));
     }
     if args.push {
-        return Err(CliError::not_implemented(
-            "shipline approve --push (attaching the approval to the image as an OCI referrer; the approval was saved locally)",
-        ));
+        let artifact = push_to_registry(&config, &args.insecure_registry, &signed)?;
+        if args.json {
+            global.info(format!(
+                "attached to {}@{} as {artifact}",
+                approval.image, approval.digest
+            ));
+        } else {
+            println!(
+                "attached to {}@{} as artifact {artifact}",
+                approval.image, approval.digest
+            );
+        }
     }
     Ok(shipline_core::exit::OK)
+}
+
+/// Registry credentials for `host`: the config's `username_env`/`password_env`, else the docker
+/// config (and credential helpers), else `GITHUB_TOKEN` for ghcr.io; anonymous otherwise.
+async fn credentials_for(
+    config: &Config,
+    host: &str,
+) -> Result<shipline_registry::Credentials, shipline_registry::RegistryError> {
+    use shipline_registry::Credentials;
+    if let Some(reg) = config.registry.as_ref().filter(|r| r.host == host) {
+        let var = |n: &Option<String>| {
+            n.as_ref()
+                .and_then(|n| std::env::var(n).ok())
+                .filter(|v| !v.is_empty())
+        };
+        if let (Some(user), Some(pass)) = (var(&reg.username_env), var(&reg.password_env)) {
+            return Ok(Credentials::basic(user, pass));
+        }
+        if let (None, Some(pass)) = (var(&reg.username_env), var(&reg.password_env)) {
+            return Ok(Credentials::github_token(None, pass));
+        }
+    }
+    let docker_config = shipline_registry::docker_config_path(
+        std::env::var_os("DOCKER_CONFIG")
+            .map(PathBuf::from)
+            .as_deref(),
+        std::env::var_os("HOME").map(PathBuf::from).as_deref(),
+    );
+    let mut creds = match &docker_config {
+        Some(file) => shipline_registry::credentials_from_docker_config(file, host).await?,
+        None => Credentials::Anonymous,
+    };
+    if creds.is_anonymous() && host == "ghcr.io" {
+        if let Some(token) = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty()) {
+            let actor = std::env::var("GITHUB_ACTOR").ok();
+            creds = Credentials::github_token(actor.as_deref(), token);
+        }
+    }
+    Ok(creds)
+}
+
+/// A registry client with the credentials of `host`, on a fresh single-threaded runtime.
+fn with_client<T>(
+    config: &Config,
+    insecure: &[String],
+    host: &str,
+    f: impl AsyncFnOnce(&shipline_registry::RegistryClient) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::tool(format!("failed to start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let creds = credentials_for(config, host)
+            .await
+            .map_err(|e| CliError::tool(e.to_string()))?;
+        let mut credentials = std::collections::HashMap::new();
+        credentials.insert(host.to_string(), creds);
+        let client = shipline_registry::RegistryClient::new(shipline_registry::ClientOptions {
+            credentials,
+            insecure_registries: insecure.to_vec(),
+            ..shipline_registry::ClientOptions::default()
+        })
+        .map_err(|e| CliError::tool(e.to_string()))?;
+        f(&client).await
+    })
+}
+
+/// Approvals attached to `repository@digest` in the registry. Registry errors are kept (not
+/// raised here) so the check reports them and fails closed.
+fn fetch_from_registry(
+    config: &Config,
+    insecure: &[String],
+    repository: &str,
+    digest: &str,
+) -> anyhow::Result<Result<Vec<SignedApproval>, ApprovalError>> {
+    let reference = shipline_registry::Reference::parse(repository)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let host = reference.registry().to_string();
+    with_client(config, insecure, &host, async |client| {
+        Ok(approval::fetch_approvals(client, repository, digest).await)
+    })
+}
+
+/// Attaches a signed approval to its image in the registry; returns the artifact digest.
+fn push_to_registry(
+    config: &Config,
+    insecure: &[String],
+    signed: &SignedApproval,
+) -> anyhow::Result<String> {
+    let approval = signed
+        .approval_unverified()
+        .map_err(|e| CliError::tool(format!("failed to read the approval just made: {e}")))?;
+    let reference = shipline_registry::Reference::parse(&approval.image)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let host = reference.registry().to_string();
+    with_client(config, insecure, &host, async |client| {
+        let digest = approval::push_approval(client, signed)
+            .await
+            .map_err(approval_error)?;
+        Ok(digest.to_string())
+    })
 }
 
 /// Arguments of `shipline approvals`.
@@ -347,6 +462,15 @@ pub enum ApprovalsCommand {
         /// The digest about to be deployed.
         #[arg(long)]
         digest: String,
+        /// Also look for approvals attached to the image in the registry.
+        #[arg(long)]
+        registry: bool,
+        /// The image repository to look in with --registry (default: `[image] repository`).
+        #[arg(long, value_name = "REF")]
+        image: Option<String>,
+        /// Allow plain HTTP for this registry host; repeatable (loopback always may).
+        #[arg(long = "insecure-registry", value_name = "HOST")]
+        insecure_registry: Vec<String>,
         #[command(flatten)]
         config: ConfigArg,
         /// Print JSON.
@@ -388,9 +512,18 @@ pub fn approvals(args: ApprovalsArgs, global: &Global) -> anyhow::Result<i32> {
         ApprovalsCommand::Verify {
             env,
             digest,
+            registry,
+            image,
+            insecure_registry,
             config,
             json,
-        } => verify(&config, &env, &digest, json),
+        } => {
+            let remote = registry.then_some(RemoteLookup {
+                image,
+                insecure: insecure_registry,
+            });
+            verify(&config, &env, &digest, remote, json)
+        }
         ApprovalsCommand::AllowedSigners { env, config } => {
             let cfg = config.load()?;
             let env = environment(&cfg, &env)?;
@@ -614,11 +747,34 @@ fn revoke(
     Ok(shipline_core::exit::OK)
 }
 
-fn verify(config: &ConfigArg, env: &str, digest: &str, json: bool) -> anyhow::Result<i32> {
+/// Where `approvals verify --registry` looks.
+struct RemoteLookup {
+    image: Option<String>,
+    insecure: Vec<String>,
+}
+
+fn verify(
+    config: &ConfigArg,
+    env: &str,
+    digest: &str,
+    remote: Option<RemoteLookup>,
+    json: bool,
+) -> anyhow::Result<i32> {
     let cfg = config.load()?;
     let env = environment(&cfg, env)?;
     let store = open_store(&cfg)?;
-    let result = approval::check_for_deploy(&store, env, digest, Utc::now(), || Ok(Vec::new()));
+    approval::validate_digest(digest).map_err(approval_error)?;
+    let fetched = match remote {
+        None => Ok(Vec::new()),
+        Some(r) => {
+            let repository = match &r.image {
+                Some(i) => split_image(i).0,
+                None => cfg.image.repository.clone(),
+            };
+            fetch_from_registry(&cfg, &r.insecure, &repository, digest)?
+        }
+    };
+    let result = approval::check_for_deploy(&store, env, digest, Utc::now(), || fetched);
     match result {
         Ok(decision) => {
             if json {

@@ -21,6 +21,13 @@ pub enum ApprovalError {
         env: String,
     },
 
+    /// The environment requires approval and the deploy names no digest (deploy by tag).
+    #[error("failed to check approvals for environment {env}: approvals name an image digest; deploy with --digest sha256:...")]
+    DigestRequired {
+        /// Environment name.
+        env: String,
+    },
+
     /// A trusted approver's public key in the config does not parse.
     #[error("failed to parse the public key of approver {identity}")]
     ApproverKey {
@@ -138,7 +145,7 @@ impl ApprovalError {
     /// The process exit code this error maps to ([`crate::exit`]).
     pub fn exit_code(&self) -> i32 {
         match self {
-            ApprovalError::Refused(_) => crate::exit::FAILED,
+            ApprovalError::Refused(_) | ApprovalError::DigestRequired { .. } => crate::exit::FAILED,
             ApprovalError::NoPolicy { .. }
             | ApprovalError::ApproverKey { .. }
             | ApprovalError::InvalidDigest { .. }

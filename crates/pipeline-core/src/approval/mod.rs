@@ -55,12 +55,14 @@
 //! ```
 
 mod error;
+pub mod oci;
 mod record;
 mod sign;
 mod storage;
 mod verify;
 
 pub use error::ApprovalError;
+pub use oci::{fetch_approvals, push_approval};
 pub use record::{
     approval_id, scan_verdict_hash, validate_digest, Approval, ApprovalRequest, APPROVAL_VERSION,
 };
@@ -84,7 +86,13 @@ use crate::store::Store;
 /// Call it while holding the environment's deploy lock. Candidates come from the local store
 /// (`approvals/<env>/`, with its revocation list) and from `remote` (e.g. the registry's
 /// referrers of the image; pass `|| Ok(Vec::new())` when there is none). `remote` is only called
-/// when the environment requires approval.
+/// when the environment requires approval. With a registry, fetch first (async) and hand the
+/// result over:
+///
+/// ```ignore
+/// let fetched = approval::fetch_approvals(&client, &config.image.repository, digest).await;
+/// let decision = approval::check_for_deploy(&store, env, digest, Utc::now(), || fetched)?;
+/// ```
 ///
 /// An environment with `deploy = "auto"` and no policy needs no approval: the decision has
 /// `required == 0`. An environment with `deploy = "approval"` and no policy fails closed.
@@ -130,4 +138,32 @@ where
         },
         &candidates,
     )
+}
+
+/// [`check_for_deploy`] for a deploy that may not know its digest (deploy by tag): an
+/// environment that needs approval then refuses with [`ApprovalError::DigestRequired`]; one that
+/// needs none passes. Meant for the deploy's gate, run under the environment's lock.
+pub fn check_for_deploy_opt<F>(
+    store: &Store,
+    env: &Environment,
+    digest: Option<&str>,
+    now: DateTime<Utc>,
+    remote: F,
+) -> Result<ApprovalDecision, ApprovalError>
+where
+    F: FnOnce() -> Result<Vec<SignedApproval>, ApprovalError>,
+{
+    match digest {
+        Some(d) => check_for_deploy(store, env, d, now, remote),
+        None if env.approval.is_none() && env.deploy == DeployMode::Auto => Ok(ApprovalDecision {
+            environment: env.name.clone(),
+            digest: String::new(),
+            required: 0,
+            accepted: Vec::new(),
+            rejected: Vec::new(),
+        }),
+        None => Err(ApprovalError::DigestRequired {
+            env: env.name.clone(),
+        }),
+    }
 }

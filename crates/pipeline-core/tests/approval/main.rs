@@ -3,5 +3,8 @@
 mod ci;
 mod common;
 mod openssh;
+mod registry;
+#[path = "../deploy/support/registry.rs"]
+mod registry_support;
 mod storage;
 mod verify;

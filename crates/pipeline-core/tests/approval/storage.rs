@@ -72,3 +72,66 @@ fn a_payload_without_its_signature_is_refused_as_forged() {
         other => panic!("expected forged, got {other:?}"),
     }
 }
+
+#[test]
+fn check_for_deploy_reads_the_store_and_fails_closed() {
+    use shipline_core::approval::{check_for_deploy, check_for_deploy_opt};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/approval/project/shipline.toml");
+    let config = shipline_core::config::Config::load(&path).expect("fixture config");
+    let keys = Keys::new();
+    let mut prod = config.environment("prod").expect("prod").clone();
+    if let Some(p) = prod.approval.as_mut() {
+        p.approvers[0].public_key = public_line(&keys.alice);
+    }
+    let dev = config.environment("dev").expect("dev").clone();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = shipline_core::store::Store::open(tmp.path()).expect("store");
+    let now = chrono::Utc::now();
+    let none = || Ok(Vec::new());
+
+    // dev deploys automatically: nothing required, with or without a digest.
+    assert_eq!(
+        check_for_deploy(&store, &dev, &digest('a'), now, none)
+            .expect("dev")
+            .required,
+        0
+    );
+    assert_eq!(
+        check_for_deploy_opt(&store, &dev, None, now, none)
+            .expect("dev")
+            .required,
+        0
+    );
+    // prod: no approval yet, deploy by tag, then a stored approval.
+    match check_for_deploy(&store, &prod, &digest('a'), now, none) {
+        Err(ApprovalError::Refused(r)) => assert_eq!(r.check, Check::TooFewApprovals),
+        other => panic!("expected too few approvals, got {other:?}"),
+    }
+    assert!(matches!(
+        check_for_deploy_opt(&store, &prod, None, now, none),
+        Err(ApprovalError::DigestRequired { .. })
+    ));
+    assert!(matches!(
+        check_for_deploy(&store, &prod, "latest", now, none),
+        Err(ApprovalError::InvalidDigest { .. })
+    ));
+    let mut req = request("alice@example.com");
+    req.created = now - chrono::Duration::minutes(5);
+    ApprovalDir::in_store(&store, "prod")
+        .save(&sign(req, &keys.alice))
+        .expect("save");
+    let d = check_for_deploy_opt(&store, &prod, Some(&digest('a')), now, none).expect("approved");
+    assert_eq!(d.approvers(), ["alice@example.com"]);
+    // A registry error fails the check even when the local store would be enough.
+    let remote_down = || {
+        Err(ApprovalError::Remote {
+            source_name: "registry".into(),
+            source: "connection refused".into(),
+        })
+    };
+    assert!(matches!(
+        check_for_deploy(&store, &prod, &digest('a'), now, remote_down),
+        Err(ApprovalError::Remote { .. })
+    ));
+}
