@@ -129,9 +129,24 @@ pub struct DeployArgs {
     pub json: bool,
 }
 
-/// Runs `shipline deploy`.
+/// Runs `shipline deploy`. An environment that requires approval is deployed only by digest,
+/// and only when the approvals in the store meet its policy for that digest (checked under
+/// the deploy lock).
 pub fn deploy(args: DeployArgs, global: &Global) -> anyhow::Result<i32> {
+    let cfg = args.config.load()?;
     let target = target(&args.config, &args.env)?;
+    let env = cfg
+        .environment(&args.env)
+        .cloned()
+        .ok_or_else(|| CliError::usage(format!("failed to find environment {}", args.env)))?;
+    let needs_approval =
+        env.deploy == shipline_core::config::DeployMode::Approval || env.approval.is_some();
+    if needs_approval && args.digest.is_none() {
+        return Err(CliError::usage(format!(
+            "environment {} requires approval, which names a digest: deploy with --digest sha256:...",
+            env.name
+        )));
+    }
     runtime()?.block_on(async {
         let engine = connect().await?;
         let tag = match (&args.tag, &args.digest) {
@@ -139,11 +154,33 @@ pub fn deploy(args: DeployArgs, global: &Global) -> anyhow::Result<i32> {
             (None, Some(d)) => tag_for_digest(&engine, &target.repository, d).await?,
             (None, None) => return Err(CliError::usage("give --tag or --digest")),
         };
+        let store_dir = target.store_dir.clone();
         let mut req = DeployRequest::new(target, tag.clone());
         req.digest = args.digest.clone();
         req.lock_wait = args.lock_wait;
         if let Some(r) = &args.reason {
             req.reason = r.clone();
+        }
+        if needs_approval {
+            req.gate = Some(deploy::DeployGate(std::sync::Arc::new(move |input| {
+                let digest = input.digest.as_deref().unwrap_or_default();
+                let store =
+                    shipline_core::store::Store::open(&store_dir).map_err(|e| e.to_string())?;
+                shipline_core::approval::check_for_deploy(
+                    &store,
+                    &env,
+                    digest,
+                    chrono::Utc::now(),
+                    || Ok(Vec::new()),
+                )
+                .map(|_| ())
+                .map_err(|e| {
+                    format!(
+                        "{e}; approve with `shipline approve {} --digest {digest}`",
+                        input.env
+                    )
+                })
+            })));
         }
         let report = deploy::deploy(&engine, &req, &|ev| render_event(global, ev))
             .await

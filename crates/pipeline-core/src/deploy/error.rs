@@ -106,6 +106,14 @@ pub enum DeployError {
         /// Status or error.
         reason: String,
     },
+    /// The deploy gate (e.g. the approval policy) refused; nothing was changed.
+    #[error("failed to pass the deploy gate for environment {env}: {reason}")]
+    Refused {
+        /// The environment.
+        env: String,
+        /// Why.
+        reason: String,
+    },
     /// There is no earlier version to roll back to.
     #[error("failed to roll back environment {env}: no earlier successful deployment is recorded")]
     NothingToRollBack {

@@ -173,6 +173,35 @@ pub struct DeployRequest {
     pub hook_timeout: Duration,
     /// Timeout of each compose call.
     pub compose_timeout: Duration,
+    /// A last check run under the lock after preflight, before anything changes (e.g. the
+    /// approval policy of the environment for `digest`); refusing aborts the deploy.
+    pub gate: Option<DeployGate>,
+}
+
+/// What a [`DeployGate`] decides on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateInput {
+    /// The environment.
+    pub env: String,
+    /// `repository:tag`.
+    pub image: String,
+    /// The local image ID.
+    pub image_id: String,
+    /// The verified manifest digest, when deploying by digest.
+    pub digest: Option<String>,
+}
+
+/// The function of a [`DeployGate`]: `Err(reason)` refuses.
+pub type GateFn = dyn Fn(&GateInput) -> Result<(), String> + Send + Sync;
+
+/// A check the deploy runs under the environment's lock before changing anything.
+#[derive(Clone)]
+pub struct DeployGate(pub std::sync::Arc<GateFn>);
+
+impl std::fmt::Debug for DeployGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeployGate(..)")
+    }
 }
 
 impl DeployRequest {
@@ -186,6 +215,7 @@ impl DeployRequest {
             lock_wait: Duration::ZERO,
             hook_timeout: Duration::from_secs(600),
             compose_timeout: Duration::from_secs(600),
+            gate: None,
         }
     }
 }

@@ -385,6 +385,19 @@ async fn deploy_locked(
     let started = Instant::now();
     let started_at = now();
     let pf = preflight(engine, req, &compose, on).await?;
+    if let Some(gate) = &req.gate {
+        let input = super::GateInput {
+            env: t.env.clone(),
+            image: t.image(&req.tag),
+            image_id: pf.image_id.clone(),
+            digest: req.digest.clone(),
+        };
+        (gate.0)(&input).map_err(|reason| DeployError::Refused {
+            env: t.env.clone(),
+            reason,
+        })?;
+        step(on, "gate", "passed".into());
+    }
     let ctx = Ctx {
         engine,
         target: t,

@@ -1,6 +1,8 @@
 //! Fault tests: each ends with the previous version running and the env file restored.
 
-use shipline_core::deploy::{deploy, history, DeployError, DeployRequest, Outcome, Strategy};
+use shipline_core::deploy::{
+    deploy, history, DeployError, DeployGate, DeployRequest, GateInput, Outcome, Strategy,
+};
 use shipline_core::engine::Engine;
 
 use crate::support::{build_test_image, engine, write_script, Stack};
@@ -77,6 +79,18 @@ async fn missing_image_is_refused_before_any_change() {
     .await
     .expect_err("missing image");
     assert!(matches!(err, DeployError::MissingImage { .. }), "{err}");
+    assert_on_v1(&engine, &stack).await;
+
+    // a refusing gate (e.g. no approval for the digest) stops the deploy before any change
+    build_test_image(&engine, &stack.repository, "v2", true).await;
+    let mut req = DeployRequest::new(stack.target(Strategy::Recreate), "v2".into());
+    req.gate = Some(DeployGate(std::sync::Arc::new(|input: &GateInput| {
+        assert!(input.image_id.starts_with("sha256:"));
+        Err(format!("no approval for {}", input.image))
+    })));
+    let err = deploy(&engine, &req, &|_| {}).await.expect_err("refused");
+    assert!(matches!(err, DeployError::Refused { .. }), "{err}");
+    assert!(err.to_string().contains("no approval"), "{err}");
     assert_on_v1(&engine, &stack).await;
 }
 
