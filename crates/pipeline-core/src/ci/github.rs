@@ -235,6 +235,7 @@ fn generate_one(
     );
 
     // build: build, test, scan, push; exports image/tag/digest.
+    let sarif_steps = sarif_steps(config)?;
     let _ = writeln!(
         y,
         r#"  build:
@@ -255,15 +256,13 @@ fn generate_one(
       - name: Install shipline
         run: {install}
       - name: Build, test and scan (fails on findings over the gate)
-        env:
-          BRANCH: {branch}
-        run: shipline run --local --branch "$BRANCH" --sarif shipline.sarif
-      - name: Keep the SARIF report
+        run: shipline run --local --commit "$GITHUB_SHA"
+{sarif_steps}      - name: Keep the SARIF reports
         if: ${{{{ !cancelled() }}}}
         uses: {upload}
         with:
           name: shipline-sarif
-          path: shipline.sarif
+          path: sarif/
           if-no-files-found: warn
       - name: Push the image by digest
         id: push
@@ -271,7 +270,8 @@ fn generate_one(
           IMAGE: {image}
 {registry_env}        run: |
           tag="$GITHUB_SHA"
-          shipline push "docker-daemon:$IMAGE:$tag" "$IMAGE:$tag"
+          docker save "$IMAGE:$tag" -o image.tar
+          shipline push docker-archive:image.tar "$IMAGE:$tag"
           digest="$(shipline digest "$IMAGE:$tag")"
           case "$digest" in
             sha256:*) ;;
@@ -287,10 +287,10 @@ fn generate_one(
         runner = q(&options.hosted_runner),
         checkout = CHECKOUT.uses(),
         install = options.install_command,
-        branch = q(&env.branch),
         upload = UPLOAD_ARTIFACT.uses(),
         image = q(image),
         registry_env = registry_env,
+        sarif_steps = sarif_steps,
     );
 
     // code-scanning: SARIF upload, also when the gate failed.
@@ -306,15 +306,15 @@ fn generate_one(
       contents: read # check out metadata for code scanning
       security-events: write # upload SARIF to code scanning
     steps:
-      - name: Fetch the SARIF report
+      - name: Fetch the SARIF reports
         uses: {download}
         with:
           name: shipline-sarif
+          path: sarif
       - name: Upload to code scanning
         uses: {sarif}
         with:
-          sarif_file: shipline.sarif
-          category: shipline
+          sarif_file: sarif
 "#,
         runner = q(&options.hosted_runner),
         download = DOWNLOAD_ARTIFACT.uses(),
@@ -374,6 +374,66 @@ fn generate_one(
         file_name: format!("shipline-{}.yml", env.name),
         contents: y,
     })
+}
+
+/// Steps that write SARIF reports for code scanning into `sarif/`, one per configured scanner
+/// that `shipline scan` runs. They report, they do not gate (the run step gates), so they run
+/// even when the gate failed and never fail the job.
+fn sarif_steps(config: &Config) -> Result<String, CiError> {
+    use crate::config::ScannerName;
+    let rel = |p: &Path| -> Result<String, CiError> {
+        let r = p.strip_prefix(&config.root).unwrap_or(p);
+        let s = r.to_string_lossy().into_owned();
+        let s = if s.is_empty() { ".".to_string() } else { s };
+        check_name("scan path", &s)?;
+        Ok(s)
+    };
+    let mut out = String::new();
+    let step = |out: &mut String, name: &str, cmd: &str| {
+        let _ = write!(
+            out,
+            "      - name: {name}\n        if: ${{{{ !cancelled() }}}}\n        continue-on-error: true\n        env:\n          IMAGE: {}\n        run: |\n          mkdir -p sarif\n          {cmd}\n",
+            q(&config.image.repository)
+        );
+    };
+    for scanner in &config.scan.scanners {
+        match scanner {
+            ScannerName::Trivy => {
+                let offline = if config.scan.trivy.offline {
+                    " --offline"
+                } else {
+                    ""
+                };
+                step(
+                    &mut out,
+                    "SARIF of the image (Trivy)",
+                    &format!("shipline scan trivy \"$IMAGE:$GITHUB_SHA\"{offline} --format sarif --output sarif/trivy.sarif"),
+                );
+            }
+            ScannerName::Semgrep => {
+                let mut args = Vec::new();
+                for p in &config.scan.semgrep.paths {
+                    args.push(rel(p)?);
+                }
+                if args.is_empty() {
+                    args.push(".".to_string());
+                }
+                for c in &config.scan.semgrep.config {
+                    args.push(format!("--config {}", rel(c)?));
+                }
+                step(
+                    &mut out,
+                    "SARIF of the sources (Semgrep)",
+                    &format!(
+                        "shipline scan semgrep {} --format sarif --output sarif/semgrep.sarif",
+                        args.join(" ")
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// `env:` entries that hand the registry credentials to shipline under the names the config
