@@ -253,6 +253,41 @@ fn three_stacks_report_each_cross_stack_collision_once() {
 }
 
 #[test]
+fn a_mistake_in_a_shared_file_is_reported_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let common = dir.path().join("compose.common.yaml");
+    std::fs::write(
+        &common,
+        "services:\n  agent:\n    image: ghcr.io/example/agent:1.0.0\n    privileged: true\n",
+    )
+    .expect("write");
+    let stacks: Vec<StackInput> = ["dev", "prod"]
+        .iter()
+        .map(|name| {
+            let own = dir.path().join(format!("compose.{name}.yaml"));
+            std::fs::write(&own, "services:\n  agent:\n    restart: always\n").expect("write");
+            StackInput {
+                name: name.to_string(),
+                compose_files: vec![common.clone(), own],
+                project: Some(format!("app-{name}")),
+                ..StackInput::default()
+            }
+        })
+        .collect();
+    let report = audit_stacks(&stacks, &[], &AuditOptions::default()).expect("audit runs");
+    let privileged: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "SA601")
+        .collect();
+    assert_eq!(privileged.len(), 1, "{}", render(&report.findings));
+    assert_eq!(
+        privileged[0].location.artifact.as_deref(),
+        Some("dev, prod")
+    );
+}
+
+#[test]
 fn ids_are_stable_and_unique() {
     let a = run_case(&fixtures().join("stack/planted")).expect("audit runs");
     let b = run_case(&fixtures().join("stack/planted")).expect("audit runs");

@@ -278,8 +278,31 @@ pub fn audit_stacks(
         )?);
     }
     let mut world = world::World::build(projects, traefik_configs, options, &mut files)?;
-    let mut findings = checks::run(&mut world);
-    findings.sort_by(|a, b| {
+    let findings = checks::run(&mut world);
+    // One finding per mistake: a line of a file shared by several stacks (a common compose
+    // file) is reported once, naming every stack it affects.
+    let mut out: Vec<Finding> = Vec::new();
+    for f in findings {
+        let same = out.iter_mut().find(|o| {
+            o.id == f.id
+                || (o.rule_id == f.rule_id
+                    && o.location.path == f.location.path
+                    && o.location.start_line == f.location.start_line
+                    && o.message == f.message)
+        });
+        match same {
+            None => out.push(f),
+            Some(o) => {
+                if let (Some(a), Some(b)) = (&mut o.location.artifact, &f.location.artifact) {
+                    if !a.split(", ").any(|s| s == b) {
+                        a.push_str(", ");
+                        a.push_str(b);
+                    }
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| {
         (&a.location.path, a.location.start_line, &a.rule_id, &a.id).cmp(&(
             &b.location.path,
             b.location.start_line,
@@ -287,12 +310,6 @@ pub fn audit_stacks(
             &b.id,
         ))
     });
-    let mut out: Vec<Finding> = Vec::new();
-    for f in findings {
-        if !out.iter().any(|o| o.id == f.id) {
-            out.push(f);
-        }
-    }
     warnings.extend(world.warnings);
     Ok(AuditReport {
         findings: out,
