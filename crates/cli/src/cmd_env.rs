@@ -69,8 +69,12 @@ pub struct SetArgs {
     /// The env file (created with mode 0600 if missing, unless --no-create).
     pub file: PathBuf,
     /// KEY=VALUE pairs (the value is taken literally: it will not be interpolated).
-    #[arg(required = true, value_name = "KEY=VALUE")]
+    #[arg(required_unless_present = "value_from_stdin", value_name = "KEY=VALUE")]
     pub pairs: Vec<String>,
+    /// Also set KEY to the text read from stdin (one trailing newline removed), so a secret
+    /// never appears in the command line.
+    #[arg(long, value_name = "KEY")]
+    pub value_from_stdin: Option<String>,
     /// Save the previous content to FILE.bak first.
     #[arg(long)]
     pub backup: bool,
@@ -258,6 +262,18 @@ fn set(a: SetArgs, global: &Global) -> anyhow::Result<i32> {
             )));
         };
         pairs.push((k.to_string(), v.to_string()));
+    }
+    if let Some(key) = &a.value_from_stdin {
+        let mut value = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut value).map_err(|e| {
+            CliError::usage(format!("failed to read the value of {key} from stdin: {e}"))
+        })?;
+        let value = value
+            .strip_suffix("\r\n")
+            .or_else(|| value.strip_suffix('\n'))
+            .unwrap_or(&value)
+            .to_string();
+        pairs.push((key.clone(), value));
     }
     let opts = WriteOptions {
         backup: backup_path(&a.file, a.backup, a.backup_to),

@@ -366,14 +366,19 @@ pub fn fails(diagnostics: &[Diagnostic], strict: bool) -> bool {
         .any(|d| d.severity == Severity::Error || strict)
 }
 
-/// Renders diagnostics as `file:line: severity[code]: message` lines, then a summary line.
+/// Renders diagnostics as `file:line: severity[code]: message` lines (`file: ...` for the
+/// file as a whole), then a summary line.
 pub fn render_text(label: &str, diagnostics: &[Diagnostic]) -> String {
     let mut s = String::new();
     for d in diagnostics {
+        let at = if d.line == 0 {
+            label.to_string()
+        } else {
+            format!("{label}:{}", d.line)
+        };
         let _ = writeln!(
             s,
-            "{label}:{}: {}[{}]: {}",
-            d.line,
+            "{at}: {}[{}]: {}",
             d.severity.as_str(),
             d.code,
             d.message

@@ -212,3 +212,45 @@ fn env_diff_masks_secrets() {
     );
     assert_eq!((code(&o), stdout(&o).as_str()), (0, ""));
 }
+
+#[test]
+fn env_set_value_from_stdin() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shipline"))
+        .args([
+            "env",
+            "set",
+            ".env",
+            "--value-from-stdin",
+            "DB_PASSWORD",
+            "TAG=1",
+        ])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"p@ss w'rd $x\n")
+        .expect("write stdin");
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!stderr(&o).contains("p@ss"));
+    let o = shipline(
+        dir.path(),
+        &["env", "dump", ".env", "--json", "--no-process-env"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["values"]["DB_PASSWORD"], "p@ss w'rd $x");
+    assert_eq!(v["values"]["TAG"], "1");
+    let mode = fs::metadata(dir.path().join(".env"))
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "a new env file is created 0600");
+}
