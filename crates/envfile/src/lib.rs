@@ -45,7 +45,7 @@
 //! [`EnvFile::edit`], [`set_keys`], [`write_atomic`] and [`restore_backup`] lock a sidecar
 //! `<name>.lock`, write a temp file in the same directory with the original mode and owner,
 //! fsync, rename, fsync the directory. Symlinks are followed: the target is replaced, the link
-//! stays. See the [`file`] module.
+//! stays. See the [`file`](mod@file) module.
 //!
 //! # Checking
 //! [`check`] and [`check_file`] report what Compose refuses (errors) and what it reads
