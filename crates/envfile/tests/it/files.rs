@@ -254,3 +254,79 @@ fn non_utf8_is_refused_not_mangled() {
     assert!(matches!(err, EnvError::NotUtf8 { .. }));
     assert_eq!(fs::read(&env).expect("read"), b"A=\xff\n");
 }
+
+const INC_CHILD_VAR: &str = "SHIPLINE_ENVFILE_INC_CHILD";
+const INC_ROUNDS: u64 = 15;
+
+/// Adds 1 to `COUNTER` in one locked read-modify-write.
+fn increment(path: &Path) {
+    let opts = WriteOptions {
+        lock_timeout: None,
+        ..WriteOptions::default()
+    };
+    EnvFile::edit(path, &opts, |doc| {
+        let n: u64 = doc.get("COUNTER").and_then(|v| v.parse().ok()).unwrap_or(0);
+        doc.set("COUNTER", &(n + 1).to_string())
+            .map_err(|source| EnvError::Edit {
+                path: path.to_path_buf(),
+                source,
+            })
+    })
+    .expect("increment");
+}
+
+/// Child side of `concurrent_processes_lose_no_update` (re-run with `INC_CHILD_VAR`); run
+/// directly, it checks a few sequential increments.
+#[test]
+fn child_incrementer() {
+    match std::env::var_os(INC_CHILD_VAR) {
+        Some(path) => {
+            for _ in 0..INC_ROUNDS {
+                increment(Path::new(&path));
+            }
+        }
+        None => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let env = dir.path().join(".env");
+            for _ in 0..3 {
+                increment(&env);
+            }
+            assert_eq!(
+                read_document(&env).expect("read").get("COUNTER").as_deref(),
+                Some("3")
+            );
+        }
+    }
+}
+
+#[test]
+fn concurrent_processes_lose_no_update() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = dir.path().join(".env");
+    fs::write(&env, "# shared by processes\nCOUNTER=0\n").expect("write");
+    let exe = std::env::current_exe().expect("test binary");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args([
+                    "files::child_incrementer",
+                    "--exact",
+                    "--test-threads=1",
+                    "-q",
+                ])
+                .env(INC_CHILD_VAR, &env)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().expect("wait").success(), "child failed");
+    }
+    let doc = read_document(&env).expect("read");
+    assert_eq!(doc.get("COUNTER"), Some((4 * INC_ROUNDS).to_string()));
+    assert_eq!(
+        doc.render(),
+        format!("# shared by processes\nCOUNTER={}\n", 4 * INC_ROUNDS)
+    );
+}
