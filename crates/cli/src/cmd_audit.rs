@@ -61,7 +61,7 @@ pub struct ComposeArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct OutputArgs {
     /// Traefik static or dynamic configuration file or directory (YAML or TOML); repeatable.
-    #[arg(long = "traefik-config", value_name = "PATH")]
+    #[arg(long = "traefik-config", value_name = "PATH", num_args = 1..)]
     pub traefik_config: Vec<PathBuf>,
     /// Which expectations apply: dev (basic auth + IP allowlist) or prod (security headers).
     /// Default: taken from the stack or environment name when it is dev/prod.
