@@ -343,6 +343,32 @@ mod tests {
     }
 
     #[test]
+    fn traefik_config_takes_several_paths() {
+        let cli = Cli::try_parse_from([
+            "shipline",
+            "audit",
+            "compose",
+            "-f",
+            "a.yaml",
+            "--traefik-config",
+            "t.yml",
+            "dyn/",
+            "--profile",
+            "prod",
+        ])
+        .expect("parses");
+        let Command::Audit(AuditArgs {
+            command: Some(AuditCommand::Compose(c)),
+            ..
+        }) = cli.command
+        else {
+            panic!("not audit compose");
+        };
+        assert_eq!(c.output.traefik_config.len(), 2);
+        assert_eq!(c.output.profile, Some(ProfileArg::Prod));
+    }
+
+    #[test]
     fn exit_codes_follow_the_gate() {
         let bad = file("rules/SA601/bad/compose.yaml");
         let good = file("rules/SA601/good/compose.yaml");

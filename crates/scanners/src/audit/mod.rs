@@ -234,7 +234,10 @@ impl Files {
     /// How a path is shown in findings and errors.
     pub fn display(&self, p: &Path) -> String {
         let shown = match &self.base {
-            Some(b) => p.strip_prefix(b).unwrap_or(p),
+            Some(b) => match p.strip_prefix(b) {
+                Ok(rel) if !rel.as_os_str().is_empty() => rel,
+                _ => p,
+            },
             None => p,
         };
         shown.to_string_lossy().replace('\\', "/")
