@@ -97,7 +97,12 @@ pub(crate) fn flatten(
                 f(prefix.clone(), String::new(), node.pos);
             }
             for e in entries {
-                flatten(&e.value, join(&prefix, &e.key), lower, f);
+                let key = join(&prefix, &e.key);
+                if matches!(&e.value.kind, Kind::Map(m) if !m.is_empty()) {
+                    // The table itself, so findings about it point at its key.
+                    f(key.clone(), String::new(), e.key_pos);
+                }
+                flatten(&e.value, key, lower, f);
             }
         }
         Kind::Seq(items) => {
