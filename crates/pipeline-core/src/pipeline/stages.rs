@@ -675,6 +675,21 @@ async fn promote(s: &Shared, ctx: &StageContext) -> Result<StageOutput, StageErr
     )))
 }
 
+/// Approvals attached to the image in the registry (none for the embedded store).
+async fn remote_approvals(
+    s: &Shared,
+    digest: &str,
+) -> Result<Vec<crate::approval::SignedApproval>, StageError> {
+    match &s.destination {
+        Destination::Embedded { .. } => Ok(Vec::new()),
+        Destination::Remote { repository } => {
+            crate::approval::fetch_approvals(&s.opts.client, repository, digest)
+                .await
+                .map_err(|e| StageError::tool(chain(&e)))
+        }
+    }
+}
+
 async fn approve(s: &Shared, _ctx: &StageContext) -> Result<StageOutput, StageError> {
     let env_name = s.environment.clone().unwrap_or_default();
     let env = s
@@ -686,7 +701,10 @@ async fn approve(s: &Shared, _ctx: &StageContext) -> Result<StageOutput, StageEr
         .digest
         .clone()
         .ok_or_else(|| StageError::failed("no digest: the image was not pushed"))?;
-    match crate::approval::check_for_deploy(&s.store, env, &digest, chrono::Utc::now(), || Ok(Vec::new())) {
+    let remote = remote_approvals(s, &digest).await?;
+    match crate::approval::check_for_deploy(&s.store, env, &digest, chrono::Utc::now(), || {
+        Ok(remote)
+    }) {
         Ok(decision) => {
             let who = decision.approvers().join(", ");
             s.state().approval = serde_json::to_value(&decision).ok();
@@ -733,6 +751,41 @@ async fn deploy(s: &Shared, ctx: &StageContext, env_name: &str) -> Result<StageO
         .ok_or_else(|| StageError::failed(format!("unknown environment {env_name}")))?;
     let mut req = crate::deploy::DeployRequest::new(target, tag.clone());
     req.reason = format!("shipline run {} ({})", s.run_id, s.opts.commit);
+    // checked again under the deploy lock: the image is still the one built and pushed, and
+    // an approval environment still has enough valid approvals for this digest
+    let env = s
+        .config
+        .environment(env_name)
+        .cloned()
+        .ok_or_else(|| StageError::failed(format!("unknown environment {env_name}")))?;
+    let remote = match (&digest, env.deploy) {
+        (Some(d), DeployMode::Approval) => remote_approvals(s, d).await?,
+        _ => Vec::new(),
+    };
+    let store = s.store.clone();
+    let expected_id = image.image_id.clone();
+    let gate_digest = digest.clone();
+    req.gate = Some(crate::deploy::DeployGate(Arc::new(move |input| {
+        if let Some(want) = &expected_id {
+            if &input.image_id != want {
+                return Err(format!(
+                    "{} is {} in the engine, not the pushed image {want}",
+                    input.image, input.image_id
+                ));
+            }
+        }
+        if env.deploy == DeployMode::Approval {
+            let d = gate_digest
+                .as_deref()
+                .ok_or("an approval environment deploys by digest only")?;
+            let remote = remote.clone();
+            crate::approval::check_for_deploy(&store, &env, d, chrono::Utc::now(), move || {
+                Ok(remote)
+            })
+            .map_err(|e| chain(&e))?;
+        }
+        Ok(())
+    })));
     let on = |ev: crate::deploy::DeployEvent| match ev {
         crate::deploy::DeployEvent::Step { step, message } => ctx.log(format!("{step}: {message}")),
         crate::deploy::DeployEvent::Warning { message } => ctx.log(format!("warning: {message}")),
