@@ -228,7 +228,19 @@ fn candidate_env_file(t: &DeployTarget, tag: &str) -> Result<PathBuf, DeployErro
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(DeployError::io(&t.env_file)(e)),
     };
-    record::atomic_write(&path, &current).map_err(DeployError::io(&path))?;
+    {
+        // a copy of the env file may hold secrets: owner-only from the first byte
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::remove_file(&path);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(DeployError::io(&path))?;
+        f.write_all(&current).map_err(DeployError::io(&path))?;
+    }
     envwrite::set_var(&path, &t.tag_variable, tag, &dir.join("unused-backups"))?;
     Ok(path)
 }

@@ -66,6 +66,8 @@ pub struct ContainerInfo {
     pub number: u32,
     /// Seconds to wait after SIGTERM before SIGKILL (`stop_grace_period`), when set.
     pub stop_timeout: Option<i64>,
+    /// The exit code, when the container is not running.
+    pub exit_code: Option<i64>,
 }
 
 /// A local image.
@@ -140,6 +142,7 @@ impl Engine {
             .map_err(EngineError::api(format!("inspect container {id}")))?;
         let state = c.state.unwrap_or_default();
         let running = state.running.unwrap_or(false);
+        let exit_code = state.exit_code;
         let health = if !running {
             Health::NotRunning
         } else {
@@ -177,6 +180,7 @@ impl Engine {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0),
             stop_timeout: config.stop_timeout,
+            exit_code: if running { None } else { exit_code },
             image: config.image.unwrap_or_default(),
             image_id: c.image.unwrap_or_default(),
             health,
