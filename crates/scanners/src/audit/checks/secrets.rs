@@ -29,6 +29,23 @@ pub(super) fn is_secret_name(name: &str) -> bool {
             | "ALGORITHM"
             | "ENABLED"
             | "ID"
+            | "URL"
+            | "URI"
+            | "HOST"
+            | "PORT"
+            | "ENDPOINT"
+            | "ISSUER"
+            | "AUDIENCE"
+            | "TYPE"
+            | "MODE"
+            | "LIFETIME"
+            | "AGE"
+            | "SECONDS"
+            | "MINUTES"
+            | "HOURS"
+            | "DAYS"
+            | "SIZE"
+            | "POLICY"
     ) {
         return false;
     }
@@ -77,7 +94,9 @@ pub(super) fn secret_rules(sink: &mut Sink<'_>, project: &Project, s: &Service) 
         if v.raw.is_empty() || has_variable(&v.raw) {
             continue;
         }
-        let literal_secret = is_secret_name(key) && !v.raw.starts_with("/run/secrets/");
+        let literal_secret = is_secret_name(key)
+            && !v.raw.starts_with("/run/secrets/")
+            && crate::audit::tree::parse_bool(&v.raw).is_none();
         let url = url_with_password(&v.raw);
         if literal_secret || url {
             let what = if url && !literal_secret {
@@ -371,6 +390,8 @@ mod tests {
             assert!(is_secret_name(n), "{n}");
         }
         for n in [
+            "TOKEN_URL",
+            "JWT_ACCESS_TOKEN_LIFETIME",
             "DB_PASSWORD_FILE",
             "DB_USER",
             "TOKEN_TTL",
