@@ -252,6 +252,14 @@ pub fn approve(args: ApproveArgs, global: &Global) -> anyhow::Result<i32> {
         if let Err(e) = gh.append_summary(&summary) {
             global.warn(e);
         }
+        let outputs = [
+            ("image", approval.image.as_str()),
+            ("digest", approval.digest.as_str()),
+            ("approval_id", id.as_str()),
+        ];
+        if let Err(e) = gh.set_outputs(&outputs) {
+            global.warn(e);
+        }
     }
 
     if args.json {
