@@ -217,7 +217,7 @@ fn load_traefik_file(
     warnings: &mut Vec<String>,
 ) -> Result<(), AuditError> {
     let display = files.display(path);
-    let src = std::fs::read_to_string(path).map_err(|source| AuditError::Read {
+    let src = super::read_text(path).map_err(|source| AuditError::Read {
         path: display.clone(),
         source,
     })?;

@@ -219,7 +219,7 @@ pub(super) fn build_context_rules(sink: &mut Sink<'_>, project: &Project, s: &Se
     let dockerfile_path = dir.join(dockerfile);
 
     // Explicit COPY/ADD of env files.
-    if let Ok(text) = std::fs::read_to_string(&dockerfile_path) {
+    if let Ok(text) = super::super::read_text(&dockerfile_path) {
         for (i, line) in text.lines().enumerate() {
             let t = line.trim();
             let upper = t.to_ascii_uppercase();
@@ -276,7 +276,7 @@ pub(super) fn build_context_rules(sink: &mut Sink<'_>, project: &Project, s: &Se
             dir.join(".dockerignore")
         }
     };
-    let patterns = std::fs::read_to_string(&ignore_path).unwrap_or_default();
+    let patterns = super::super::read_text(&ignore_path).unwrap_or_default();
     let leaked: Vec<&String> = env_files
         .iter()
         .filter(|f| !dockerignore_excludes(&patterns, f))
