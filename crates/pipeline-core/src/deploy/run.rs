@@ -76,7 +76,15 @@ pub async fn deploy(
     step(on, "lock", format!("locking environment {}", t.env));
     let (mut lock, interrupted) =
         DeployLock::acquire(&locks, &t.env, &req.reason, req.lock_wait).await?;
-    let cli = ComposeCli::detect().await?;
+    let cli = match ComposeCli::detect().await {
+        Ok(cli) => cli,
+        Err(e) => {
+            if interrupted.is_none() {
+                lock.release()?;
+            }
+            return Err(e);
+        }
+    };
     step(
         on,
         "preflight",
