@@ -6,6 +6,7 @@
 #
 #   scripts/bench-registry.sh            # 8 x 64 MiB, 3 runs, prints a markdown table
 #   LAYERS=4 LAYER_MIB=16 RUNS=1 scripts/bench-registry.sh
+#   SHIPLINE_BIN=path/to/release/shipline scripts/bench-registry.sh   # skip the build
 #
 # Needs: docker-registry, skopeo, jq, /usr/bin/time (scripts/prereqs.sh), a Rust toolchain.
 set -euo pipefail
@@ -18,10 +19,14 @@ for tool in docker-registry skopeo jq /usr/bin/time sha256sum gzip; do
   command -v "$tool" >/dev/null 2>&1 || { echo "bench: missing $tool (run scripts/prereqs.sh)" >&2; exit 3; }
 done
 
-echo "bench: building shipline (release)" >&2
-cargo build --release -q -p shipline
-target_dir=${CARGO_TARGET_DIR:-target}
-SHIPLINE=$(cd "$target_dir/release" && pwd)/shipline
+if [ -n "${SHIPLINE_BIN:-}" ]; then
+  SHIPLINE=$SHIPLINE_BIN   # an already built release binary
+else
+  echo "bench: building shipline (release)" >&2
+  cargo build --release -q -p shipline
+  target_dir=${CARGO_TARGET_DIR:-target}
+  SHIPLINE=$(cd "$target_dir/release" && pwd)/shipline
+fi
 
 work=$(mktemp -d)
 reg_pid=""
@@ -67,28 +72,6 @@ jq -cn --arg md "sha256:$md" --argjson ms "$ms" \
   > "$src/index.json"
 total_mib=$(du -sm "$src" | cut -f1)
 
-# --- registry -----------------------------------------------------------------------------------
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-host=127.0.0.1:$port
-cat > "$work/registry.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $work/registry
-  delete:
-    enabled: true
-http:
-  addr: $host
-  secret: bench
-YAML
-docker-registry serve "$work/registry.yml" 2>"$work/registry.log" &
-reg_pid=$!
-for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
-
 # --- measurement helpers --------------------------------------------------------------------------
 # measure NAME CMD... : runs CMD under /usr/bin/time -v, appends "seconds kib" to $work/NAME
 measure() {
@@ -110,9 +93,37 @@ stat_line() { # NAME -> "median_s max_rss_mib"
   printf "%s %s" "$t" "$(awk -v k="$r" 'BEGIN{printf "%.1f", k/1024}')"
 }
 
+# --- registry: a fresh one (empty storage, new port) for every run, so that no tool can mount
+# blobs remembered from an earlier run (skopeo keeps a blob-info cache keyed by host:port) ---
+start_registry() {
+  [ -n "$reg_pid" ] && { kill "$reg_pid" 2>/dev/null || true; wait "$reg_pid" 2>/dev/null || true; }
+  rm -rf "$work/registry"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  host=127.0.0.1:$port
+  cat > "$work/registry.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $work/registry
+  delete:
+    enabled: true
+http:
+  addr: $host
+  secret: bench
+YAML
+  docker-registry serve "$work/registry.yml" 2>"$work/registry.log" &
+  reg_pid=$!
+  for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+}
+
 sent_total=0
 for run in $(seq 1 "$RUNS"); do
   echo "bench: run $run/$RUNS" >&2
+  start_registry
   # push (fresh repositories each run so every blob is really uploaded)
   measure skopeo_push skopeo copy -q --dest-tls-verify=false "oci:$src:bench" "docker://$host/skopeo$run/app:1"
   measure shipline_push "$SHIPLINE" push --json "oci:$src:bench" "$host/shipline$run/app:1"
@@ -136,6 +147,7 @@ pushed=$(jq -r .digest "$work/out.txt")
 echo
 echo "Image: $LAYERS layers x $LAYER_MIB MiB random data, gzip -1 ($total_mib MiB), OCI layout; registry: docker-registry $(docker-registry --version | awk '{print $NF}') on loopback; $RUNS runs, median time, max peak RSS; $(nproc) CPUs."
 echo
+for f in "$work"/skopeo_* "$work"/shipline_*; do echo "raw $(basename "$f"): $(tr '\n' ' ' < "$f")" >&2; done
 echo "| operation | skopeo time (s) | shipline time (s) | ratio | skopeo peak RSS (MiB) | shipline peak RSS (MiB) |"
 echo "|---|---:|---:|---:|---:|---:|"
 for op in push repush pull promote; do
