@@ -14,7 +14,9 @@ for round in $(seq 1 "$ROUNDS"); do
   out=$(cargo test -q -p shipline-core --test deploy -- --exact \
         zero_downtime::rolling_has_no_failures_recreate_has_some --nocapture 2>&1) || {
     echo "$out" >&2; echo "bench-rollout: the measurement test failed" >&2; exit 1; }
-  echo "$out" | grep '^BENCH ' | while read -r _ s r f v _rest; do
-    printf '%-6s %-9s %9s %9s %s\n' "$round" "${s#strategy=}" "${r#requests=}" "${f#failures=}" "${v#versions=}"
-  done
+  echo "$out" | grep '^BENCH ' \
+    | sed -E 's/^BENCH strategy=([a-z]+) requests=([0-9]+) failures=([0-9]+) versions=(\[[^]]*\]).*/\1 \2 \3 \4/' \
+    | while read -r s r f v; do
+        printf '%-6s %-9s %9s %9s %s\n' "$round" "$s" "$r" "$f" "$v"
+      done
 done

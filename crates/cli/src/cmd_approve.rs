@@ -252,6 +252,14 @@ pub fn approve(args: ApproveArgs, global: &Global) -> anyhow::Result<i32> {
         if let Err(e) = gh.append_summary(&summary) {
             global.warn(e);
         }
+        let outputs = [
+            ("image", approval.image.as_str()),
+            ("digest", approval.digest.as_str()),
+            ("approval_id", id.as_str()),
+        ];
+        if let Err(e) = gh.set_outputs(&outputs) {
+            global.warn(e);
+        }
     }
 
     if args.json {
@@ -522,7 +530,7 @@ pub fn approvals(args: ApprovalsArgs, global: &Global) -> anyhow::Result<i32> {
                 image,
                 insecure: insecure_registry,
             });
-            verify(&config, &env, &digest, remote, json)
+            verify(&config, &env, &digest, remote, json, global)
         }
         ApprovalsCommand::AllowedSigners { env, config } => {
             let cfg = config.load()?;
@@ -753,12 +761,60 @@ struct RemoteLookup {
     insecure: Vec<String>,
 }
 
+/// Inside GitHub Actions: the step summary and, on refusal, an error annotation.
+fn actions_report(
+    gh: &GithubActions,
+    result: &Result<approval::ApprovalDecision, ApprovalError>,
+    global: &Global,
+) {
+    let summary = match result {
+        Ok(d) => format!(
+            "### Approval check: passed\n\n**{}** `{}`: {} of {} required approval(s) ({})\n",
+            d.environment,
+            d.digest,
+            d.approvers().len(),
+            d.required,
+            d.approvers().join(", ")
+        ),
+        Err(e) => {
+            println!(
+                "{}",
+                shipline_core::ci::annotation(
+                    shipline_core::ci::AnnotationLevel::Error,
+                    None,
+                    None,
+                    Some("approval refused"),
+                    &e.to_string()
+                )
+            );
+            let mut md = format!("### Approval check: refused\n\n{e}\n");
+            if let Some(r) = e.refusal().filter(|r| !r.rejected.is_empty()) {
+                md.push_str("\n| approval | approver | check | detail |\n|---|---|---|---|\n");
+                for x in &r.rejected {
+                    md.push_str(&format!(
+                        "| `{}` | {} | {} | {} |\n",
+                        short_id(&x.id),
+                        x.approver.as_deref().unwrap_or("-"),
+                        x.check,
+                        x.detail.replace('|', "\\|")
+                    ));
+                }
+            }
+            md
+        }
+    };
+    if let Err(e) = gh.append_summary(&summary) {
+        global.warn(e);
+    }
+}
+
 fn verify(
     config: &ConfigArg,
     env: &str,
     digest: &str,
     remote: Option<RemoteLookup>,
     json: bool,
+    global: &Global,
 ) -> anyhow::Result<i32> {
     let cfg = config.load()?;
     let env = environment(&cfg, env)?;
@@ -775,6 +831,9 @@ fn verify(
         }
     };
     let result = approval::check_for_deploy(&store, env, digest, Utc::now(), || fetched);
+    if let Some(gh) = GithubActions::detect(|k| std::env::var(k).ok()) {
+        actions_report(&gh, &result, global);
+    }
     match result {
         Ok(decision) => {
             if json {

@@ -249,7 +249,7 @@ fn audit_and_render(
         base_dir,
     };
     let result = audit_stacks(stacks, &output.traefik_config, &options)
-        .map_err(|e| CliError::usage(error_chain(&e)))?;
+        .map_err(|e| CliError::usage(shipline_scanners::report::error_chain(&e)))?;
     for w in &result.warnings {
         global.warn(w);
     }
@@ -269,16 +269,6 @@ fn audit_and_render(
         Format::Markdown => render_markdown(&report, &verdict),
     };
     Ok((text, verdict.exit_code()))
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(&format!(": {c}"));
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -234,7 +234,7 @@ pub async fn copy(
     let last = manifests.len().saturating_sub(1);
     for (i, m) in manifests.iter().enumerate() {
         let t = if i == last { tag.as_deref() } else { None };
-        dest.put_manifest(m, t).await?;
+        dest.put_manifest(m, t, i == last).await?;
         pushed += 1;
         emit(ProgressEvent::ManifestPushed {
             digest: m.digest.clone(),

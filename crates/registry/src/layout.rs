@@ -208,31 +208,41 @@ impl OciLayout {
         Ok(len)
     }
 
-    /// Stores a manifest blob and records it in `index.json` (named `tag` if given, replacing an
-    /// entry of the same name).
+    /// Stores a manifest blob; a root manifest is also recorded in `index.json`, named `tag` if
+    /// given (replacing an entry of the same name), else as an unnamed entry (once).
     pub(crate) async fn put_manifest(
         &self,
         bytes: &[u8],
         media_type: &str,
         tag: Option<&str>,
+        root: bool,
     ) -> Result<Digest, RegistryError> {
         let desc = Descriptor::for_bytes(media_type, bytes);
         if !self.has_blob(&desc).await {
             self.write_blob(&desc, bytes, &mut |_| {}).await?;
         }
-        if let Some(tag) = tag {
-            self.set_tag(tag, desc.clone()).await?;
+        if root {
+            self.record(tag, desc.clone()).await?;
         }
         Ok(desc.digest)
     }
 
-    async fn set_tag(&self, tag: &str, mut desc: Descriptor) -> Result<(), RegistryError> {
+    async fn record(&self, tag: Option<&str>, mut desc: Descriptor) -> Result<(), RegistryError> {
         let mut index = self.reader().index().await?;
-        index
-            .manifests
-            .retain(|d| d.annotations.get(ANNOTATION_REF_NAME).map(String::as_str) != Some(tag));
-        desc.annotations
-            .insert(ANNOTATION_REF_NAME.to_owned(), tag.to_owned());
+        match tag {
+            Some(tag) => {
+                index.manifests.retain(|d| {
+                    d.annotations.get(ANNOTATION_REF_NAME).map(String::as_str) != Some(tag)
+                });
+                desc.annotations
+                    .insert(ANNOTATION_REF_NAME.to_owned(), tag.to_owned());
+            }
+            None => {
+                if index.manifests.iter().any(|d| d.digest == desc.digest) {
+                    return Ok(());
+                }
+            }
+        }
         index.manifests.push(desc);
         let bytes =
             serde_json::to_vec_pretty(&index).map_err(|e| RegistryError::json("index.json", e))?;

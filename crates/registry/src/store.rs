@@ -508,6 +508,7 @@ impl Dest {
         &self,
         m: &FetchedManifest,
         tag: Option<&str>,
+        root: bool,
     ) -> Result<(), RegistryError> {
         match self {
             Dest::Remote { client, reference } => {
@@ -522,7 +523,9 @@ impl Dest {
             }
             _ => {
                 if let Some(layout) = self.layout() {
-                    layout.put_manifest(&m.bytes, &m.media_type, tag).await?;
+                    layout
+                        .put_manifest(&m.bytes, &m.media_type, tag, root)
+                        .await?;
                 }
                 Ok(())
             }

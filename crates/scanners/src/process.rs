@@ -338,7 +338,19 @@ pub fn run(spec: &ProcessSpec) -> Result<ProcessOutput, ProcessError> {
     cmd.process_group(0);
 
     let start = Instant::now();
-    let mut child = cmd.spawn().map_err(|source| {
+    // ETXTBSY: a script written just now may still be open for writing in a child that another
+    // thread forked; the window is short, so retry briefly.
+    let mut spawned = cmd.spawn();
+    for _ in 0..20 {
+        match &spawned {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(Duration::from_millis(25));
+                spawned = cmd.spawn();
+            }
+            _ => break,
+        }
+    }
+    let mut child = spawned.map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             ProcessError::NotFound {
                 program: program.clone(),

@@ -207,23 +207,59 @@ pub fn log_errors(stderr: &str) -> Vec<String> {
         .collect()
 }
 
-/// Reads a Trivy JSON report file.
+/// Reads a Trivy JSON report file, streaming it: memory holds the findings, never the whole
+/// file.
 pub fn ingest_file(path: &std::path::Path) -> ScannerRun {
     let name = path.display().to_string();
-    let res = std::fs::read(path)
-        .map_err(|source| ScanError::Read {
-            path: name.clone(),
-            source,
-        })
-        .and_then(|bytes| {
-            if bytes.iter().all(u8::is_ascii_whitespace) {
+    let open = || {
+        std::fs::File::open(path)
+            .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
+            .map_err(|source| ScanError::Read {
+                path: name.clone(),
+                source,
+            })
+    };
+    let res = open().and_then(|mut r| {
+        use std::io::BufRead;
+        // Empty or blank file: say so rather than "EOF while parsing".
+        loop {
+            let buf = r.fill_buf().map_err(|source| ScanError::Read {
+                path: name.clone(),
+                source,
+            })?;
+            if buf.is_empty() {
                 return Err(ScanError::EmptyOutput {
                     tool: "trivy".into(),
                     stderr: format!("report file {name} is empty"),
                 });
             }
-            parse(&bytes, &name)
-        });
+            match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(_) => break,
+                None => {
+                    let n = buf.len();
+                    r.consume(n);
+                }
+            }
+        }
+        match serde_json::from_reader::<_, RawReport>(r) {
+            Ok(report) => finish(report, &name),
+            Err(source) => {
+                let schema = open()
+                    .ok()
+                    .and_then(|r| serde_json::from_reader::<_, SchemaOnly>(r).ok());
+                match schema {
+                    Some(v) if v.schema_version != Some(SCHEMA_VERSION) => {
+                        Err(schema_error(v.schema_version, &name))
+                    }
+                    _ => Err(ScanError::Json {
+                        tool: "trivy".into(),
+                        source_name: name.clone(),
+                        source,
+                    }),
+                }
+            }
+        }
+    });
     match res {
         Ok(r) => r.with_source(name),
         Err(e) => ScannerRun::failed("trivy", &e).with_source(name),
@@ -250,6 +286,10 @@ pub fn parse(bytes: &[u8], source_name: &str) -> Result<ScannerRun, ScanError> {
             });
         }
     };
+    finish(report, source_name)
+}
+
+fn finish(report: RawReport, source_name: &str) -> Result<ScannerRun, ScanError> {
     if report.schema_version != Some(SCHEMA_VERSION) {
         return Err(schema_error(report.schema_version, source_name));
     }
@@ -784,6 +824,20 @@ impl<'de> Deserialize<'de> for ParsedResult {
 
 struct ResultVisitor;
 
+#[derive(Deserialize)]
+#[serde(field_identifier)]
+enum ResultKey {
+    Target,
+    Class,
+    Vulnerabilities,
+    Misconfigurations,
+    Secrets,
+    Licenses,
+    ExperimentalModifiedFindings,
+    #[serde(other)]
+    Other,
+}
+
 /// Converts a sequence of `T` into findings as it is read.
 struct SeqSeed<'a, T, F, R> {
     out: &'a mut Vec<T>,
@@ -845,36 +899,36 @@ impl<'de> Visitor<'de> for ResultVisitor {
         let mut secrets: Vec<RawSecret> = Vec::new();
         let mut licenses: Vec<RawLicense> = Vec::new();
         let mut modified: Vec<RawModified> = Vec::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match key.as_ref() {
-                "Target" => target = map.next_value()?,
-                "Class" => class = map.next_value()?,
-                "Vulnerabilities" => map.next_value_seed(SeqSeed {
+        while let Some(key) = map.next_key::<ResultKey>()? {
+            match key {
+                ResultKey::Target => target = map.next_value()?,
+                ResultKey::Class => class = map.next_value()?,
+                ResultKey::Vulnerabilities => map.next_value_seed(SeqSeed {
                     out: &mut findings,
                     convert: |v: RawVuln| Some(vuln_finding(v)),
                     raw: std::marker::PhantomData,
                 })?,
-                "Misconfigurations" => map.next_value_seed(SeqSeed {
+                ResultKey::Misconfigurations => map.next_value_seed(SeqSeed {
                     out: &mut misconfs,
                     convert: Some,
                     raw: std::marker::PhantomData,
                 })?,
-                "Secrets" => map.next_value_seed(SeqSeed {
+                ResultKey::Secrets => map.next_value_seed(SeqSeed {
                     out: &mut secrets,
                     convert: Some,
                     raw: std::marker::PhantomData,
                 })?,
-                "Licenses" => map.next_value_seed(SeqSeed {
+                ResultKey::Licenses => map.next_value_seed(SeqSeed {
                     out: &mut licenses,
                     convert: Some,
                     raw: std::marker::PhantomData,
                 })?,
-                "ExperimentalModifiedFindings" => map.next_value_seed(SeqSeed {
+                ResultKey::ExperimentalModifiedFindings => map.next_value_seed(SeqSeed {
                     out: &mut modified,
                     convert: Some,
                     raw: std::marker::PhantomData,
                 })?,
-                _ => {
+                ResultKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }

@@ -217,7 +217,27 @@ impl ApprovalDir {
     }
 
     /// Adds `id` to the revocation list (idempotent: an existing revocation is kept).
+    /// Concurrent revocations serialize on `revoked.json.lock`, so none is lost.
     pub fn revoke(&self, revocation: Revocation) -> Result<Revocation, ApprovalError> {
+        std::fs::create_dir_all(&self.dir).map_err(|source| ApprovalError::Io {
+            action: "create",
+            path: self.dir.clone(),
+            source,
+        })?;
+        let lock_path = self.dir.join(format!("{REVOCATIONS_FILE}.lock"));
+        let lock_err = |source| ApprovalError::Io {
+            action: "lock",
+            path: lock_path.clone(),
+            source,
+        };
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(lock_err)?;
+        fs4::fs_std::FileExt::lock_exclusive(&lock).map_err(lock_err)?;
+        // The lock is released when `lock` is dropped (closed) at the end of this function.
         let mut list = self.revocations()?;
         if let Some(existing) = list.find(&revocation.id) {
             return Ok(existing.clone());
@@ -230,11 +250,6 @@ impl ApprovalDir {
             source,
         })?;
         bytes.push(b'\n');
-        std::fs::create_dir_all(&self.dir).map_err(|source| ApprovalError::Io {
-            action: "create",
-            path: self.dir.clone(),
-            source,
-        })?;
         atomic_write(&path, &bytes).map_err(|source| ApprovalError::Io {
             action: "write",
             path,

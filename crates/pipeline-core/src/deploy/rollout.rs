@@ -208,6 +208,9 @@ impl Ctx<'_> {
                 let c = self.engine.inspect(id).await?;
                 match c.health {
                     Health::Healthy | Health::None => {}
+                    // a one-shot job that finished cleanly (verify rejects it for rolling
+                    // services, which must keep running)
+                    Health::NotRunning if c.exit_code == Some(0) => {}
                     Health::Starting => pending.push(c),
                     Health::Unhealthy | Health::NotRunning => {
                         return Err(DeployError::Unhealthy {
@@ -248,8 +251,19 @@ impl Ctx<'_> {
         let mut ids = Vec::new();
         for c in &all {
             if c.health == Health::NotRunning {
+                // a one-shot job (e.g. migrations) that finished cleanly is fine
+                if c.exit_code == Some(0)
+                    && !self.rolling.iter().any(|r| Some(r) == c.service.as_ref())
+                {
+                    continue;
+                }
                 return Err(DeployError::Unhealthy {
-                    what: format!("container {} ({}) is not running", c.name, c.image),
+                    what: format!(
+                        "container {} ({}) is not running (exit code {})",
+                        c.name,
+                        c.image,
+                        c.exit_code.map_or("unknown".to_string(), |e| e.to_string())
+                    ),
                 });
             }
             if c.image.starts_with(&prefix) && c.image != image {

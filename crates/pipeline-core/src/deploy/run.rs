@@ -76,7 +76,15 @@ pub async fn deploy(
     step(on, "lock", format!("locking environment {}", t.env));
     let (mut lock, interrupted) =
         DeployLock::acquire(&locks, &t.env, &req.reason, req.lock_wait).await?;
-    let cli = ComposeCli::detect().await?;
+    let cli = match ComposeCli::detect().await {
+        Ok(cli) => cli,
+        Err(e) => {
+            if interrupted.is_none() {
+                lock.release()?;
+            }
+            return Err(e);
+        }
+    };
     step(
         on,
         "preflight",
@@ -124,8 +132,9 @@ pub async fn deploy(
     }
 }
 
-/// Repairs an interrupted deploy from its journal: restores the env file and the previous
-/// version, records a `repaired` outcome.
+/// Repairs an interrupted deploy from its journal: when it had touched the env file, restores
+/// it and the previous version and records a `repaired` outcome; otherwise only notes the
+/// recovered lock in the audit log.
 async fn repair(
     engine: &Engine,
     t: &DeployTarget,
@@ -147,14 +156,24 @@ async fn repair(
             if alive { " (its pid is alive but does not hold the lock)" } else { "" }
         ),
     });
-    if prev.phase >= Phase::EnvWritten {
-        envwrite::restore(&t.env_file, prev.env_backup.as_deref())?;
-        step(
-            on,
-            "repair",
-            format!("restored {} from the backup", t.env_file.display()),
-        );
+    if prev.phase < Phase::EnvWritten {
+        // nothing was changed yet: only the lock needs recovering
+        record::audit(
+            &t.store_dir,
+            &serde_json::json!({
+                "event": "lock_recovered", "env": t.env, "holder": prev, "at": now(),
+            }),
+        )?;
+        step(on, "repair", "nothing had changed; lock recovered".into());
+        return Ok(());
     }
+    let started_at = now();
+    envwrite::restore(&t.env_file, prev.env_backup.as_deref())?;
+    step(
+        on,
+        "repair",
+        format!("restored {} from the backup", t.env_file.display()),
+    );
     let model = ComposeModel::from_json(&compose.config(&t.env_file).await?);
     let ctx = Ctx {
         engine,
@@ -165,10 +184,8 @@ async fn repair(
         services: model.services.clone(),
     };
     let prev_image = prev.previous_tag.as_deref().map(|p| t.image(p));
-    if prev.phase >= Phase::EnvWritten {
-        ctx.restore_previous(prev_image.as_deref(), &prev.scales)
-            .await?;
-    }
+    ctx.restore_previous(prev_image.as_deref(), &prev.scales)
+        .await?;
     let rec = DeploymentRecord {
         version: 1,
         id: record_id(),
@@ -181,7 +198,7 @@ async fn repair(
         strategy: t.strategy.as_str().into(),
         who: format!("{}@{}", super::lock::user_name(), super::lock::hostname()),
         reason: format!("repair of interrupted deploy: {}", prev.reason),
-        started_at: now(),
+        started_at,
         finished_at: now(),
         duration_ms: started.elapsed().as_millis() as u64,
         outcome: Outcome::Repaired,
@@ -228,7 +245,19 @@ fn candidate_env_file(t: &DeployTarget, tag: &str) -> Result<PathBuf, DeployErro
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(DeployError::io(&t.env_file)(e)),
     };
-    record::atomic_write(&path, &current).map_err(DeployError::io(&path))?;
+    {
+        // a copy of the env file may hold secrets: owner-only from the first byte
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::remove_file(&path);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(DeployError::io(&path))?;
+        f.write_all(&current).map_err(DeployError::io(&path))?;
+    }
     envwrite::set_var(&path, &t.tag_variable, tag, &dir.join("unused-backups"))?;
     Ok(path)
 }

@@ -66,6 +66,8 @@ pub struct ContainerInfo {
     pub number: u32,
     /// Seconds to wait after SIGTERM before SIGKILL (`stop_grace_period`), when set.
     pub stop_timeout: Option<i64>,
+    /// The exit code, when the container is not running.
+    pub exit_code: Option<i64>,
 }
 
 /// A local image.
@@ -79,6 +81,23 @@ pub struct ImageInfo {
     pub digests: Vec<String>,
     /// Creation time (unix seconds).
     pub created: i64,
+}
+
+/// The engine's answer as `Some`, `None` for a 404 (no such object), or the API error.
+fn found<T>(
+    result: Result<T, bollard::errors::Error>,
+    action: impl FnOnce() -> String,
+) -> Result<Option<T>, EngineError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(None),
+        Err(source) => Err(EngineError::Api {
+            action: action(),
+            source,
+        }),
+    }
 }
 
 impl Engine {
@@ -140,6 +159,7 @@ impl Engine {
             .map_err(EngineError::api(format!("inspect container {id}")))?;
         let state = c.state.unwrap_or_default();
         let running = state.running.unwrap_or(false);
+        let exit_code = state.exit_code;
         let health = if !running {
             Health::NotRunning
         } else {
@@ -177,6 +197,7 @@ impl Engine {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0),
             stop_timeout: config.stop_timeout,
+            exit_code: if running { None } else { exit_code },
             image: config.image.unwrap_or_default(),
             image_id: c.image.unwrap_or_default(),
             health,
@@ -237,7 +258,7 @@ impl Engine {
                 })
             }
         }
-        match self
+        let removed = self
             .docker
             .remove_container(
                 id,
@@ -246,17 +267,8 @@ impl Engine {
                     ..Default::default()
                 }),
             )
-            .await
-        {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(source) => Err(EngineError::Api {
-                action: format!("remove container {id}"),
-                source,
-            }),
-        }
+            .await;
+        found(removed, || format!("remove container {id}")).map(|_| ())
     }
 
     /// The last `lines` lines of a container's logs (stdout and stderr).
@@ -292,16 +304,8 @@ impl Engine {
 
     /// Whether an image is present locally.
     pub async fn image_exists(&self, image: &str) -> Result<bool, EngineError> {
-        match self.docker.inspect_image(image).await {
-            Ok(_) => Ok(true),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(false),
-            Err(source) => Err(EngineError::Api {
-                action: format!("inspect image {image}"),
-                source,
-            }),
-        }
+        let r = self.docker.inspect_image(image).await;
+        Ok(found(r, || format!("inspect image {image}"))?.is_some())
     }
 
     /// The repo digests (`repo@sha256:...`) and ID of a local image.
@@ -368,17 +372,9 @@ impl Engine {
 
     /// Creates a bridge network if no network of that name exists; returns true if created.
     pub async fn ensure_network(&self, name: &str) -> Result<bool, EngineError> {
-        match self.docker.inspect_network::<String>(name, None).await {
-            Ok(_) => return Ok(false),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(source) => {
-                return Err(EngineError::Api {
-                    action: format!("inspect network {name}"),
-                    source,
-                })
-            }
+        let r = self.docker.inspect_network::<String>(name, None).await;
+        if found(r, || format!("inspect network {name}"))?.is_some() {
+            return Ok(false);
         }
         self.docker
             .create_network(bollard::network::CreateNetworkOptions::<String> {
@@ -393,29 +389,13 @@ impl Engine {
 
     /// Whether a network exists.
     pub async fn network_exists(&self, name: &str) -> Result<bool, EngineError> {
-        match self.docker.inspect_network::<String>(name, None).await {
-            Ok(_) => Ok(true),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(false),
-            Err(source) => Err(EngineError::Api {
-                action: format!("inspect network {name}"),
-                source,
-            }),
-        }
+        let r = self.docker.inspect_network::<String>(name, None).await;
+        Ok(found(r, || format!("inspect network {name}"))?.is_some())
     }
 
     /// Removes a network (ignores a missing one).
     pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
-        match self.docker.remove_network(name).await {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(source) => Err(EngineError::Api {
-                action: format!("remove network {name}"),
-                source,
-            }),
-        }
+        let r = self.docker.remove_network(name).await;
+        found(r, || format!("remove network {name}")).map(|_| ())
     }
 }

@@ -9,6 +9,7 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::{Engine, EngineError, EngineEvent};
+use crate::store::atomic_write;
 
 /// The result of an export to an OCI layout.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -235,7 +236,7 @@ fn archive_to_layout(
         list.push(entry);
     }
     let werr = |path: PathBuf| move |source| EngineError::Write { path, source };
-    crate::engine::export::atomic_write(
+    atomic_write(
         &layout.join("oci-layout"),
         br#"{"imageLayoutVersion":"1.0.0"}"#,
     )
@@ -243,26 +244,4 @@ fn archive_to_layout(
     let bytes = serde_json::to_vec_pretty(&index).map_err(|e| bad(e.to_string()))?;
     atomic_write(&index_path, &bytes).map_err(werr(index_path.clone()))?;
     Ok(digest)
-}
-
-/// Temp file in the same directory, fsync, rename.
-pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{:016x}",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default(),
-        rand::random::<u64>()
-    ));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }

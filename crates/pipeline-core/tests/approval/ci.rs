@@ -186,6 +186,37 @@ fn generated_workflows_are_zizmor_clean() {
     }
 }
 
+/// The zizmor check can fail: a workflow with the classic mistakes is reported.
+#[test]
+fn zizmor_reports_an_unhardened_workflow() {
+    let zizmor = zizmor();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("bad.yml");
+    std::fs::write(
+        &file,
+        "name: bad\non:\n  push:\njobs:\n  build:\n    name: build\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - run: echo \"${{ github.event.head_commit.message }}\"\n",
+    )
+    .expect("write");
+    let out = Command::new(&zizmor)
+        .args(["--offline", "--no-progress", "--format", "plain"])
+        .arg(&file)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run zizmor");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "zizmor accepted a bad workflow: {stdout}"
+    );
+    for audit in [
+        "unpinned-uses",
+        "template-injection",
+        "excessive-permissions",
+    ] {
+        assert!(stdout.contains(audit), "{audit} not reported: {stdout}");
+    }
+}
+
 #[test]
 fn stale_workflows_are_detected() {
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -3,6 +3,7 @@
 mod ci;
 mod common;
 mod openssh;
+mod props;
 mod registry;
 #[path = "../deploy/support/registry.rs"]
 mod registry_support;

@@ -135,3 +135,29 @@ fn check_for_deploy_reads_the_store_and_fails_closed() {
         Err(ApprovalError::Remote { .. })
     ));
 }
+
+#[test]
+fn concurrent_revocations_are_all_kept() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = ApprovalDir::new(ENV, tmp.path().join("approvals").join(ENV));
+    let ids: Vec<String> = (0..8).map(|i| format!("{i:064x}")).collect();
+    std::thread::scope(|s| {
+        for id in &ids {
+            let dir = dir.clone();
+            s.spawn(move || {
+                dir.revoke(Revocation {
+                    id: id.clone(),
+                    revoked_by: "carol@example.com".into(),
+                    revoked_at: Utc::now(),
+                    reason: None,
+                })
+                .expect("revoke");
+            });
+        }
+    });
+    let list = dir.revocations().expect("read");
+    for id in &ids {
+        assert!(list.find(id).is_some(), "lost revocation {id}");
+    }
+    assert_eq!(list.revoked.len(), ids.len());
+}

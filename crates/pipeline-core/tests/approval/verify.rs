@@ -313,3 +313,81 @@ impl ApprovalRequestExt for shipline_core::approval::ApprovalRequest {
         self
     }
 }
+
+/// Every refusal message, with keys from fixed seeds so ids and fingerprints are stable.
+#[test]
+fn refusal_messages_snapshot() {
+    use ssh_key::private::Ed25519Keypair;
+    let seeded = |b: u8| ssh_key::PrivateKey::from(Ed25519Keypair::from_seed(&[b; 32]));
+    let keys = Keys {
+        alice: seeded(1),
+        carol: seeded(2),
+        mallory: seeded(3),
+    };
+    let policy = keys.policy(1, false);
+    let alice = || request("alice@example.com");
+    let signed = sign(alice(), &keys.alice);
+    let mut cases: Vec<(&str, Vec<SignedApproval>, String, Revocations)> = Vec::new();
+    let text = String::from_utf8(signed.payload.clone()).expect("utf8");
+    cases.push((
+        "forged",
+        vec![SignedApproval {
+            payload: text.replace(&digest('a'), &digest('b')).into_bytes(),
+            ..signed.clone()
+        }],
+        digest('b'),
+        none(),
+    ));
+    cases.push((
+        "untrusted",
+        vec![sign(alice(), &keys.mallory)],
+        digest('a'),
+        none(),
+    ));
+    cases.push((
+        "impersonation",
+        vec![sign(alice(), &keys.carol)],
+        digest('a'),
+        none(),
+    ));
+    let mut r = alice();
+    r.created = now() - Duration::hours(10);
+    r.valid_for = Duration::hours(2);
+    cases.push(("expired", vec![sign(r, &keys.alice)], digest('a'), none()));
+    let mut r = alice();
+    r.environment = "dev".into();
+    cases.push((
+        "other environment",
+        vec![sign(r, &keys.alice)],
+        digest('a'),
+        none(),
+    ));
+    cases.push(("tag moved", vec![signed.clone()], digest('b'), none()));
+    let mut r = alice();
+    r.requester = "alice@example.com".into();
+    cases.push((
+        "self-approval",
+        vec![sign(r, &keys.alice)],
+        digest('a'),
+        none(),
+    ));
+    let revoked = Revocations {
+        version: 1,
+        revoked: vec![Revocation {
+            id: signed.id(),
+            revoked_by: "carol@example.com".into(),
+            revoked_at: now(),
+            reason: None,
+        }],
+    };
+    cases.push(("revoked", vec![signed.clone()], digest('a'), revoked));
+    cases.push(("none", vec![], digest('a'), none()));
+    let out: Vec<String> = cases
+        .into_iter()
+        .map(|(name, candidates, d, revs)| {
+            let r = refused(verify(&policy, &d, &candidates, &revs));
+            format!("{name}: [{}] {r}", r.check.as_str())
+        })
+        .collect();
+    insta::assert_snapshot!(out.join("\n"));
+}

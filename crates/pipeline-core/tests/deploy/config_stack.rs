@@ -1,6 +1,6 @@
 //! The fixture stack (`fixtures/deploy/stack`) deployed through its `shipline.toml`: two
 //! compose files in `-f` order, a deploy hook, an external network created by preflight, a
-//! rolling service next to a recreated one.
+//! rolling service next to a recreated one and a one-shot job.
 
 use shipline_core::config::Config;
 use shipline_core::deploy::{deploy, DeployRequest, DeployTarget};
@@ -30,6 +30,14 @@ async fn fixture_stack_from_config() {
         let image = format!("{}:{tag}", stack.repository);
         assert_eq!(stack.running_images(&engine).await, [image.clone(), image]);
     }
+    // the one-shot job ran on v2 and exited 0, which verification accepted
+    let migrate = engine
+        .project_containers(&stack.project, Some("migrate"), false)
+        .await
+        .expect("containers");
+    assert_eq!(migrate.len(), 1);
+    assert_eq!(migrate[0].exit_code, Some(0));
+    assert_eq!(migrate[0].image, format!("{}:v2", stack.repository));
     // the edge network was created by preflight (create_networks)
     assert!(engine
         .network_exists(&format!("{}-edge", stack.project))

@@ -108,6 +108,19 @@ async fn build_test_and_export() {
         .expect("config digest");
     assert_eq!(config_digest, info.id, "the config blob is the image ID");
     assert!(!manifest["layers"].as_array().expect("layers").is_empty());
+    // an independent reader (skopeo, a prerequisite) accepts the layout
+    let inspect = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci:{}:v1", layout.display()))
+        .output()
+        .expect("these tests need skopeo (run scripts/prereqs.sh)");
+    assert!(
+        inspect.status.success(),
+        "skopeo rejected the layout: {}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    let raw: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("manifest json");
+    assert_eq!(raw, manifest);
 }
 
 #[tokio::test(flavor = "multi_thread")]

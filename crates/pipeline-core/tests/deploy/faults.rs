@@ -5,19 +5,12 @@ use shipline_core::deploy::{
 };
 use shipline_core::engine::Engine;
 
-use crate::support::{build_test_image, engine, write_script, Stack};
+use crate::support::{build_test_image, deploy_ok, engine, write_script, Stack};
 
 async fn stack_on_v1(engine: &Engine, name: &str, strategy: Strategy) -> Stack {
     let stack = Stack::new(name, "");
     build_test_image(engine, &stack.repository, "v1", true).await;
-    let r = deploy(
-        engine,
-        &DeployRequest::new(stack.target(strategy), "v1".into()),
-        &|_| {},
-    )
-    .await
-    .expect("deploy v1");
-    assert!(r.succeeded(), "{:?}", r.failure);
+    deploy_ok(engine, &stack.target(strategy), "v1").await;
     stack
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use shipline_core::deploy::{deploy, history, rollback, status, DeployRequest, Outcome, Strategy};
 
 use crate::support::edge::Edge;
-use crate::support::{build_test_image, engine, Stack};
+use crate::support::{build_test_image, deploy_ok, engine, Stack};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deploy_v1_v2_then_rollback() {
@@ -17,14 +17,7 @@ async fn deploy_v1_v2_then_rollback() {
     let target = stack.target(Strategy::Recreate);
     let image = |tag: &str| format!("{}:{tag}", stack.repository);
 
-    let v1 = deploy(
-        &engine,
-        &DeployRequest::new(target.clone(), "v1".into()),
-        &|_| {},
-    )
-    .await
-    .expect("deploy v1");
-    assert!(v1.succeeded(), "{:?}", v1.failure);
+    deploy_ok(&engine, &target, "v1").await;
     assert_eq!(stack.env_tag().as_deref(), Some("v1"));
     assert_eq!(stack.running_images(&engine).await, [image("v1")]);
 

@@ -8,7 +8,7 @@ use shipline_core::deploy::{
     deploy, history, lock_status, release_lock, DeployRequest, LockStatus, Outcome, Phase, Strategy,
 };
 
-use crate::support::{build_test_image, engine, target_for, write_script, Stack};
+use crate::support::{build_test_image, deploy_ok, engine, target_for, write_script, Stack};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn same_environment_serializes() {
@@ -172,14 +172,7 @@ async fn killed_deploy_is_repaired() {
     build_test_image(&engine, &stack.repository, "v2", true).await;
     let target = stack.target(Strategy::Rolling);
     let locks = target.store_dir.join("locks");
-    assert!(deploy(
-        &engine,
-        &DeployRequest::new(target.clone(), "v1".into()),
-        &|_| {}
-    )
-    .await
-    .expect("v1")
-    .succeeded());
+    deploy_ok(&engine, &target, "v1").await;
 
     // 1. killed mid-way; `lock release` repairs
     kill_mid_deploy(&stack, "v2").await;
@@ -247,14 +240,7 @@ async fn repair_of_a_half_rolled_stack() {
     build_test_image(&engine, &stack.repository, "v1", true).await;
     build_test_image(&engine, &stack.repository, "v2", true).await;
     let target = stack.target(Strategy::Rolling);
-    assert!(deploy(
-        &engine,
-        &DeployRequest::new(target.clone(), "v1".into()),
-        &|_| {}
-    )
-    .await
-    .expect("v1")
-    .succeeded());
+    deploy_ok(&engine, &target, "v1").await;
     let old = engine
         .project_containers(&stack.project, Some("web"), true)
         .await

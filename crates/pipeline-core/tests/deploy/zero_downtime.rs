@@ -9,7 +9,7 @@ use std::time::Duration;
 use shipline_core::deploy::{deploy, DeployRequest, Strategy};
 
 use crate::support::edge::{load, Edge, LoadResult};
-use crate::support::{build_test_image, engine, Stack};
+use crate::support::{build_test_image, deploy_ok, engine, Stack};
 
 const MIN_REQUESTS: usize = 2_000;
 
@@ -19,14 +19,7 @@ async fn measure(strategy: Strategy) -> LoadResult {
     build_test_image(&engine, &stack.repository, "v1", true).await;
     build_test_image(&engine, &stack.repository, "v2", true).await;
     let target = stack.target(strategy);
-    let first = deploy(
-        &engine,
-        &DeployRequest::new(target.clone(), "v1".into()),
-        &|_| {},
-    )
-    .await
-    .expect("deploy v1");
-    assert!(first.succeeded(), "{:?}", first.failure);
+    deploy_ok(&engine, &target, "v1").await;
     let edge = Edge::start(
         engine.clone(),
         &stack.project,

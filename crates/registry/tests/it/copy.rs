@@ -290,3 +290,43 @@ async fn clear_errors_for_missing_things() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn pull_by_digest_into_an_untagged_layout_records_the_image_once() {
+    let reg = TestRegistry::open();
+    let client = open_client();
+    let src = tempfile::tempdir().unwrap();
+    let digest = make_image(src.path(), "v1", &[bytes(11, 1000)], "2024-01-01T00:00:00Z");
+    let dst = format!("{}/plain/app:1", reg.host);
+    copy(
+        &client,
+        &store(&format!("oci:{}:v1", src.path().display())),
+        &store(&dst),
+        &CopyOptions::default(),
+    )
+    .await
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let by_digest = store(&format!("{}/plain/app@{digest}", reg.host));
+    for _ in 0..2 {
+        let r = copy(
+            &client,
+            &by_digest,
+            &store(&format!("oci:{}", out.path().display())),
+            &CopyOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.tag, None);
+    }
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("index.json")).unwrap()).unwrap();
+    let list = index["manifests"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["digest"], digest);
+    // and the untagged layout can be the source of the next copy
+    let again = resolve_digest(&client, &store(&format!("oci:{}", out.path().display())))
+        .await
+        .unwrap();
+    assert_eq!(again.as_str(), digest);
+}

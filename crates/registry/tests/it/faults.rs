@@ -262,3 +262,61 @@ async fn persistent_503_gives_a_clear_final_error() {
         .unwrap_or_default();
     assert!(chain.contains("HTTP 503"), "{chain}");
 }
+
+#[tokio::test]
+async fn a_mount_answered_202_falls_back_to_upload() {
+    let reg = TestRegistry::open();
+    let proxy = FaultProxy::start(&reg.host).await;
+    let client = open_client();
+    let src = tempfile::tempdir().unwrap();
+    let digest = make_image(
+        src.path(),
+        "v1",
+        &[bytes(6, 30_000)],
+        "2024-01-01T00:00:00Z",
+    );
+    let dev = format!("{}/m202/dev:1", proxy.host);
+    copy(
+        &client,
+        &store(&format!("oci:{}:v1", src.path().display())),
+        &store(&dev),
+        &CopyOptions::default(),
+    )
+    .await
+    .unwrap();
+    // the spec lets a registry decline a mount with 202 and an upload session instead
+    proxy.add(Rule::new(
+        Some("POST"),
+        "mount=",
+        Fault::Respond(
+            202,
+            vec![(
+                "location".into(),
+                "/v2/m202/prod/blobs/uploads/declined-session".into(),
+            )],
+            String::new(),
+        ),
+        usize::MAX,
+    ));
+    let prod = format!("{}/m202/prod:1", proxy.host);
+    let r = copy(
+        &client,
+        &store(&dev),
+        &store(&prod),
+        &CopyOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.digest.as_str(), digest);
+    assert_eq!((r.blobs_mounted, r.blobs_uploaded), (0, 2));
+    // each declined session was cancelled
+    assert_eq!(
+        count(
+            &proxy,
+            "DELETE /v2/m202/prod/blobs/uploads/declined-session"
+        ),
+        2,
+        "{:#?}",
+        proxy.log()
+    );
+}

@@ -151,7 +151,7 @@ pub(crate) fn load_stack(
     };
     if let Some(p) = env_path {
         let display = files.display(&p);
-        let src = std::fs::read_to_string(&p).map_err(|source| AuditError::Read {
+        let src = super::read_text(&p).map_err(|source| AuditError::Read {
             path: display.clone(),
             source,
         })?;
@@ -166,52 +166,7 @@ pub(crate) fn load_stack(
     let mut merged: Option<Node> = None;
     let mut var_refs = Vec::new();
     for path in &input.compose_files {
-        let display = files.display(path);
-        let src = std::fs::read_to_string(path).map_err(|source| AuditError::Read {
-            path: display.clone(),
-            source,
-        })?;
-        let id = files.add(display.clone(), path.clone());
-        let mut doc = load_yaml(&src, id, &display)?;
-        if !doc.is_map() {
-            return Err(AuditError::Invalid {
-                path: display,
-                line: doc.pos.line,
-                message: "a compose file must be a mapping".into(),
-            });
-        }
-        for e in doc.entries() {
-            if !TOP_LEVEL_KEYS.contains(&e.key.as_str()) && !e.key.starts_with("x-") {
-                let hint = TOP_LEVEL_KEYS
-                    .iter()
-                    .map(|k| (edit_distance(k, &e.key), k))
-                    .filter(|(d, _)| *d <= 2)
-                    .min()
-                    .map(|(_, k)| format!("; did you mean `{k}`?"))
-                    .unwrap_or_default();
-                return Err(AuditError::UnknownKey {
-                    path: display,
-                    line: e.key_pos.line,
-                    key: e.key.clone(),
-                    hint,
-                });
-            }
-            if e.key == "include" {
-                warnings.push(format!(
-                    "{display}:{}: `include` is not followed by the audit; pass the included files with -f",
-                    e.key_pos.line
-                ));
-            }
-        }
-        let mut unset = Vec::new();
-        interpolate_tree(&mut doc, &vars, &display, &mut var_refs, &mut unset)?;
-        for name in unset {
-            let w = format!("{display}: variable {name} is not set, defaulting to an empty string");
-            if !warnings.contains(&w) {
-                warnings.push(w);
-            }
-        }
-        normalize(&mut doc, &display)?;
+        let doc = load_file(path, files, &vars, &mut var_refs, warnings, 0)?;
         merged = Some(match merged {
             None => doc,
             Some(base) => merge_top(base, doc),
@@ -296,6 +251,107 @@ pub(crate) fn load_stack(
         services,
         networks,
         var_refs,
+    })
+}
+
+/// How deep `include:` may nest (and the guard against include cycles).
+const MAX_INCLUDE_DEPTH: usize = 5;
+
+/// Reads, checks, interpolates and normalizes one compose file; files it names in `include:`
+/// are loaded the same way (paths relative to the including file) and merged underneath it.
+fn load_file(
+    path: &Path,
+    files: &mut Files,
+    vars: &BTreeMap<String, String>,
+    var_refs: &mut Vec<(VarRef, Pos)>,
+    warnings: &mut Vec<String>,
+    depth: usize,
+) -> Result<Node, AuditError> {
+    let display = files.display(path);
+    let src = super::read_text(path).map_err(|source| AuditError::Read {
+        path: display.clone(),
+        source,
+    })?;
+    let id = files.add(display.clone(), path.to_path_buf());
+    let mut doc = load_yaml(&src, id, &display)?;
+    if !doc.is_map() {
+        return Err(AuditError::Invalid {
+            path: display,
+            line: doc.pos.line,
+            message: "a compose file must be a mapping".into(),
+        });
+    }
+    for e in doc.entries() {
+        if !TOP_LEVEL_KEYS.contains(&e.key.as_str()) && !e.key.starts_with("x-") {
+            let hint = TOP_LEVEL_KEYS
+                .iter()
+                .map(|k| (edit_distance(k, &e.key), k))
+                .filter(|(d, _)| *d <= 2)
+                .min()
+                .map(|(_, k)| format!("; did you mean `{k}`?"))
+                .unwrap_or_default();
+            return Err(AuditError::UnknownKey {
+                path: display,
+                line: e.key_pos.line,
+                key: e.key.clone(),
+                hint,
+            });
+        }
+    }
+    let mut unset = Vec::new();
+    interpolate_tree(&mut doc, vars, &display, var_refs, &mut unset)?;
+    for name in unset {
+        let w = format!("{display}: variable {name} is not set, defaulting to an empty string");
+        if !warnings.contains(&w) {
+            warnings.push(w);
+        }
+    }
+    normalize(&mut doc, &display)?;
+
+    let Some(include) = doc.entry("include").cloned() else {
+        return Ok(doc);
+    };
+    if depth >= MAX_INCLUDE_DEPTH {
+        return Err(AuditError::Invalid {
+            path: display,
+            line: include.key_pos.line,
+            message: format!("`include` nested more than {MAX_INCLUDE_DEPTH} levels (a cycle?)"),
+        });
+    }
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut targets: Vec<&Node> = Vec::new();
+    for item in include.value.items() {
+        match item.get("path") {
+            Some(p) if p.text().is_some() => targets.push(p),
+            Some(p) => targets.extend(p.items()),
+            None => targets.push(item),
+        }
+    }
+    let mut base: Option<Node> = None;
+    for t in targets {
+        let Some(rel) = t.text() else {
+            return Err(AuditError::Invalid {
+                path: display,
+                line: t.pos.line,
+                message: "`include` entries must be paths or mappings with `path`".into(),
+            });
+        };
+        warnings.push(format!(
+            "{display}:{}: included file {rel} is merged with this project's variables and directory",
+            t.pos.line
+        ));
+        let included = load_file(&dir.join(rel), files, vars, var_refs, warnings, depth + 1)?;
+        base = Some(match base {
+            None => included,
+            Some(b) => merge_top(b, included),
+        });
+    }
+    if let Kind::Map(entries) = &mut doc.kind {
+        entries.retain(|e| e.key != "include");
+    }
+    Ok(match base {
+        None => doc,
+        Some(b) => merge_top(b, doc),
     })
 }
 

@@ -215,6 +215,28 @@ impl AuditError {
     }
 }
 
+/// Largest file the audit reads (compose, env, Traefik, Dockerfile, .dockerignore).
+pub(crate) const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Reads a regular text file of at most [`MAX_FILE_BYTES`]; devices, FIFOs and huge files are
+/// refused instead of hanging the audit.
+pub(crate) fn read_text(path: &Path) -> std::io::Result<String> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_FILE_BYTES} bytes"),
+        ));
+    }
+    std::fs::read_to_string(path)
+}
+
 /// The files an audit read; nodes point into it by index.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Files {

@@ -120,8 +120,46 @@ pub(crate) fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// Leading structure characters (indentation, `- `, `? `) allowed on one line: block nesting
+/// can be no deeper than this, which keeps the recursive parser and drop within the stack.
+const MAX_LINE_PREFIX: usize = 1000;
+
 /// Loads the first YAML document of `src`. An empty file gives an empty mapping.
+///
+/// Parsing runs on a helper thread with a large stack, so deeply nested input cannot overflow
+/// the caller's (possibly small) stack; a panic in the parser becomes an error.
 pub(crate) fn load_yaml(src: &str, file: usize, path: &str) -> Result<Node, AuditError> {
+    if let Some((i, _)) = src.lines().enumerate().find(|(_, l)| {
+        l.chars()
+            .take_while(|c| matches!(c, ' ' | '\t' | '-' | '?' | ':'))
+            .count()
+            > MAX_LINE_PREFIX
+    }) {
+        return Err(AuditError::Invalid {
+            path: path.to_string(),
+            line: i as u32 + 1,
+            message: "document nested too deeply".into(),
+        });
+    }
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .name("yaml".into())
+            .stack_size(64 << 20)
+            .spawn_scoped(scope, || load_yaml_here(src, file, path))
+        {
+            Ok(handle) => handle.join().unwrap_or_else(|_| {
+                Err(AuditError::Invalid {
+                    path: path.to_string(),
+                    line: 1,
+                    message: "the YAML parser failed on this document".into(),
+                })
+            }),
+            Err(_) => load_yaml_here(src, file, path),
+        }
+    })
+}
+
+fn load_yaml_here(src: &str, file: usize, path: &str) -> Result<Node, AuditError> {
     let docs = MarkedYamlOwned::load_from_str(src).map_err(|e| AuditError::Parse {
         path: path.to_string(),
         line: e.marker().line() as u32,
@@ -384,6 +422,28 @@ mod tests {
         assert_eq!(svc.get("a").and_then(Node::text), Some("1"));
         assert_eq!(svc.get("b").and_then(Node::text), Some("3"));
         assert_eq!(n.entry("svc").map(|e| e.key_pos.line), Some(4));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        for src in [
+            "- ".repeat(5000) + "1",
+            "- ".repeat(499) + "1",
+            (0..999)
+                .map(|i| format!("{}a:", " ".repeat(i)))
+                .collect::<Vec<_>>()
+                .join("\n")
+                + " 1",
+            (0..3000)
+                .map(|i| format!("{}a:", " ".repeat(i)))
+                .collect::<Vec<_>>()
+                .join("\n")
+                + " 1",
+            "[".repeat(20000),
+        ] {
+            let err = load_yaml(&src, 0, "deep.yml").expect_err("too deep");
+            assert!(err.to_string().contains("deep.yml"), "{err}");
+        }
     }
 
     #[test]

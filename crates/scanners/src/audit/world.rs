@@ -46,7 +46,7 @@ impl World {
         // Traefik files: explicit ones, then configuration mounted into the edge container.
         let mut config_files: Vec<PathBuf> = Vec::new();
         for p in traefik_configs {
-            collect_config_files(p, &mut config_files, files)?;
+            collect_config_files(p, &mut config_files, files, 0)?;
         }
         for project in &projects {
             for s in &project.services {
@@ -64,7 +64,7 @@ impl World {
                     let is_config = host.is_dir()
                         || [".yml", ".yaml", ".toml"].iter().any(|e| src.ends_with(e));
                     if is_config && host.exists() {
-                        collect_config_files(&host, &mut config_files, files)?;
+                        collect_config_files(&host, &mut config_files, files, 0)?;
                     }
                 }
             }
@@ -176,7 +176,17 @@ impl World {
     }
 }
 
-fn collect_config_files(p: &Path, out: &mut Vec<PathBuf>, files: &Files) -> Result<(), AuditError> {
+/// Config files under `p` (Traefik's file provider reads directories recursively); the depth
+/// limit stops symlink loops.
+fn collect_config_files(
+    p: &Path,
+    out: &mut Vec<PathBuf>,
+    files: &Files,
+    depth: usize,
+) -> Result<(), AuditError> {
+    if depth > 8 {
+        return Ok(());
+    }
     if p.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
             .map_err(|source| AuditError::Read {
@@ -189,7 +199,7 @@ fn collect_config_files(p: &Path, out: &mut Vec<PathBuf>, files: &Files) -> Resu
         for e in entries {
             let name = e.to_string_lossy().to_string();
             if e.is_dir() || [".yml", ".yaml", ".toml"].iter().any(|x| name.ends_with(x)) {
-                collect_config_files(&e, out, files)?;
+                collect_config_files(&e, out, files, depth + 1)?;
             }
         }
     } else {
@@ -207,7 +217,7 @@ fn load_traefik_file(
     warnings: &mut Vec<String>,
 ) -> Result<(), AuditError> {
     let display = files.display(path);
-    let src = std::fs::read_to_string(path).map_err(|source| AuditError::Read {
+    let src = super::read_text(path).map_err(|source| AuditError::Read {
         path: display.clone(),
         source,
     })?;

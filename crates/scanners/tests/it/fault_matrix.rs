@@ -191,3 +191,42 @@ fn a_clean_fake_run_passes_and_gets_offline_args_and_explicit_env() {
         Outcome::Pass
     );
 }
+
+#[test]
+fn report_files_fail_closed_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).expect("write");
+        p
+    };
+    let cases = [
+        (write("empty.json", "  \n"), "is empty"),
+        (
+            write("truncated.json", &VALID[..VALID.len() / 2]),
+            "invalid JSON",
+        ),
+        (
+            write("v3.json", r#"{"SchemaVersion":3,"Results":{"x":1}}"#),
+            "unsupported schema version 3",
+        ),
+        (dir.path().join("absent.json"), "failed to read report"),
+    ];
+    for (path, expect) in cases {
+        assert_fails_closed(shipline_scanners::trivy::ingest_file(&path), expect);
+    }
+    let sarif = write(
+        "bad.sarif",
+        r#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"bandit"}},"invocations":[{"executionSuccessful":false}],"results":[]}]}"#,
+    );
+    let runs = shipline_scanners::sarif::ingest_file(&sarif, None);
+    assert_fails_closed(
+        runs.into_iter().next().expect("one run"),
+        "executionSuccessful: false",
+    );
+    let semgrep = write("trunc-semgrep.json", r#"{"results":[{"check_id""#);
+    assert_fails_closed(
+        shipline_scanners::semgrep::ingest_file(&semgrep, None),
+        "invalid JSON",
+    );
+}

@@ -21,7 +21,7 @@ pub mod registry;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use shipline_core::deploy::{DeployTarget, Strategy};
+use shipline_core::deploy::{deploy, DeployReport, DeployRequest, DeployTarget, Strategy};
 use shipline_core::engine::{BuildRequest, Engine};
 
 /// Connects to the engine or panics with what to do.
@@ -229,6 +229,16 @@ pub fn target_for(dir: &Path, project: &str, repository: &str, strategy: Strateg
         keep: 3,
         store_dir: dir.join(".shipline"),
     }
+}
+
+/// Deploys `tag` and asserts it succeeded.
+pub async fn deploy_ok(engine: &Engine, target: &DeployTarget, tag: &str) -> DeployReport {
+    let req = DeployRequest::new(target.clone(), tag.to_string());
+    let report = deploy(engine, &req, &|_| {})
+        .await
+        .unwrap_or_else(|e| panic!("deploy {tag}: {e}"));
+    assert!(report.succeeded(), "deploy {tag}: {:?}", report.failure);
+    report
 }
 
 /// Writes an executable shell script.

@@ -29,6 +29,23 @@ pub(super) fn is_secret_name(name: &str) -> bool {
             | "ALGORITHM"
             | "ENABLED"
             | "ID"
+            | "URL"
+            | "URI"
+            | "HOST"
+            | "PORT"
+            | "ENDPOINT"
+            | "ISSUER"
+            | "AUDIENCE"
+            | "TYPE"
+            | "MODE"
+            | "LIFETIME"
+            | "AGE"
+            | "SECONDS"
+            | "MINUTES"
+            | "HOURS"
+            | "DAYS"
+            | "SIZE"
+            | "POLICY"
     ) {
         return false;
     }
@@ -77,7 +94,9 @@ pub(super) fn secret_rules(sink: &mut Sink<'_>, project: &Project, s: &Service) 
         if v.raw.is_empty() || has_variable(&v.raw) {
             continue;
         }
-        let literal_secret = is_secret_name(key) && !v.raw.starts_with("/run/secrets/");
+        let literal_secret = is_secret_name(key)
+            && !v.raw.starts_with("/run/secrets/")
+            && crate::audit::tree::parse_bool(&v.raw).is_none();
         let url = url_with_password(&v.raw);
         if literal_secret || url {
             let what = if url && !literal_secret {
@@ -200,7 +219,7 @@ pub(super) fn build_context_rules(sink: &mut Sink<'_>, project: &Project, s: &Se
     let dockerfile_path = dir.join(dockerfile);
 
     // Explicit COPY/ADD of env files.
-    if let Ok(text) = std::fs::read_to_string(&dockerfile_path) {
+    if let Ok(text) = super::super::read_text(&dockerfile_path) {
         for (i, line) in text.lines().enumerate() {
             let t = line.trim();
             let upper = t.to_ascii_uppercase();
@@ -257,7 +276,7 @@ pub(super) fn build_context_rules(sink: &mut Sink<'_>, project: &Project, s: &Se
             dir.join(".dockerignore")
         }
     };
-    let patterns = std::fs::read_to_string(&ignore_path).unwrap_or_default();
+    let patterns = super::super::read_text(&ignore_path).unwrap_or_default();
     let leaked: Vec<&String> = env_files
         .iter()
         .filter(|f| !dockerignore_excludes(&patterns, f))
@@ -371,6 +390,8 @@ mod tests {
             assert!(is_secret_name(n), "{n}");
         }
         for n in [
+            "TOKEN_URL",
+            "JWT_ACCESS_TOKEN_LIFETIME",
             "DB_PASSWORD_FILE",
             "DB_USER",
             "TOKEN_TTL",
