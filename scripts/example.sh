@@ -25,8 +25,12 @@ down() {
 if [ "${1:-}" = "--down" ]; then down; exit 0; fi
 
 bash scripts/prereqs.sh
-cargo build --release --locked -p shipline >&2
-bin=$repo/target/release/shipline
+if [ -n "${SHIPLINE_BIN:-}" ]; then
+  bin=$SHIPLINE_BIN            # a prebuilt binary (e.g. from a debug build)
+else
+  cargo build --release --locked -p shipline >&2
+  bin=$repo/target/release/shipline
+fi
 export PATH="$repo/.venv/bin:$PATH"
 
 rm -rf "$work"
