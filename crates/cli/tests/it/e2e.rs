@@ -21,6 +21,7 @@ struct Project {
     /// kept alive for the test; stopped on drop
     _registry: TestRegistry,
     ca: PathBuf,
+    host: String,
     repository: String,
     dev_project: String,
     prod_project: String,
@@ -72,6 +73,20 @@ impl Project {
         let root = dir.path();
         copy_dir(&workspace().join("examples/hestami"), root);
         std::fs::copy(busybox, root.join("app/busybox")).unwrap();
+        // the registry commands read credentials from the docker config, as docker does
+        let auth = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{USER}:{PASSWORD}"),
+        );
+        std::fs::create_dir_all(root.join("docker-config")).unwrap();
+        std::fs::write(
+            root.join("docker-config/config.json"),
+            format!(
+                "{{\"auths\":{{\"{}\":{{\"auth\":\"{auth}\"}}}}}}",
+                registry.host
+            ),
+        )
+        .unwrap();
         let ca = root.join("registry-ca.pem");
         std::fs::write(&ca, registry.ca_pem.as_ref().unwrap()).unwrap();
         let suffix = format!("{:08x}", rand_u32());
@@ -144,6 +159,7 @@ impl Project {
         );
         Project {
             dir,
+            host: registry.host.clone(),
             _registry: registry,
             ca,
             repository,
@@ -177,6 +193,7 @@ impl Project {
             .current_dir(self.root())
             .env("NO_COLOR", "1")
             .env("PATH", path)
+            .env("DOCKER_CONFIG", self.root().join("docker-config"))
             .env("E2E_REGISTRY_USER", USER)
             .env("E2E_REGISTRY_PASSWORD", PASSWORD)
             .env_remove("GITHUB_SHA")
@@ -355,8 +372,8 @@ fn dev_then_main_approve_prod_with_one_digest_everywhere() {
     let pushed = p.shipline(&[
         "digest",
         &format!("{}:{tag}", p.repository),
-        "--ca-cert",
-        p.ca.to_str().unwrap(),
+        "--insecure-registry",
+        &p.host,
     ]);
     assert_eq!(pushed.status.code(), Some(0), "{}", stderr(&pushed));
     assert!(
@@ -411,8 +428,8 @@ fn dev_then_main_approve_prod_with_one_digest_everywhere() {
     let pushed = p.shipline(&[
         "digest",
         &format!("{}:{prod_tag}", p.repository),
-        "--ca-cert",
-        p.ca.to_str().unwrap(),
+        "--insecure-registry",
+        &p.host,
     ]);
     assert!(stdout(&pushed).contains(&prod_digest));
     // the running prod containers run the image that digest describes
