@@ -39,7 +39,7 @@ pub struct ConnectArgs {
 #[derive(Debug, clap::Args)]
 pub struct PushArgs {
     /// What to push: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE
-    /// (docker-daemon:IMAGE is not implemented yet).
+    /// docker-daemon:IMAGE (exported from the local Docker engine).
     #[arg(value_name = "SRC")]
     pub src: String,
     /// Where to: a registry reference (REGISTRY/REPO:TAG or docker://...).
@@ -139,7 +139,60 @@ pub fn push(args: PushArgs, global: &Global) -> anyhow::Result<i32> {
             args.dest
         )));
     }
+    if let ImageStore::DockerDaemon(image) = &src {
+        return push_from_daemon(image, dest, &args.connect, global);
+    }
     run_copy("push", src, dest, None, &args.connect, global)
+}
+
+/// `push docker-daemon:IMAGE DEST`: the engine streams the image into a temporary OCI layout
+/// (never held in memory), which is then pushed like any layout and removed.
+fn push_from_daemon(
+    image: &str,
+    dest: ImageStore,
+    connect: &ConnectArgs,
+    global: &Global,
+) -> anyhow::Result<i32> {
+    let dir = std::env::temp_dir().join(format!(
+        "shipline-daemon-export-{}-{:x}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    let tag = "export".to_string();
+    let exported = runtime()?.block_on(async {
+        let engine = shipline_core::engine::Engine::connect()
+            .await
+            .map_err(|e| CliError::tool(format!("failed to reach the Docker engine: {e}")))?;
+        global.info(format!("exporting {image} from the Docker engine"));
+        engine
+            .export_oci_layout(image, &dir, &tag, &|_| {})
+            .await
+            .map_err(|e| {
+                let mut msg = format!("failed to export {image} from the Docker engine: {e}");
+                if let Some(src) = std::error::Error::source(&e) {
+                    msg.push_str(&format!(": {src}"));
+                }
+                CliError::tool(msg)
+            })
+    });
+    let result = exported.and_then(|_| {
+        run_copy(
+            "push",
+            ImageStore::Layout {
+                dir: dir.clone(),
+                tag: Some(tag.clone()),
+            },
+            dest,
+            None,
+            connect,
+            global,
+        )
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
 /// Runs `shipline pull`.

@@ -382,6 +382,20 @@ fn dev_then_main_approve_prod_with_one_digest_everywhere() {
         stdout(&pushed)
     );
 
+    // `push docker-daemon:` exports the same bytes: the digest is reproduced exactly
+    let copy_ref = format!("{}-copy:{tag}", p.repository);
+    let o = p.shipline(&[
+        "push",
+        &format!("docker-daemon:{}:{tag}", p.repository),
+        &copy_ref,
+        "--insecure-registry",
+        &p.host,
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let pushed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(pushed["digest"], digest.as_str());
+
     // ---- main: same pipeline for prod, stops at the approval gate
     let (code, main, o) = p.run(&["run", "--branch", "main"]);
     assert_eq!(code, 0, "{}", stderr(&o));
