@@ -2,7 +2,7 @@
 # Zero-downtime benchmark: runs the deploy test that sends >= 2,000 HTTP requests through the
 # stand-in edge proxy (tests/deploy/support/edge.rs: routes only to healthy containers,
 # refreshed on engine events) while v1 -> v2 is deployed, once with `rolling` and once with
-# `recreate`, ROUNDS times, and prints the failure counts (docs/bench-deploy.md).
+# `recreate`, ROUNDS times, and prints the failure counts (docs/BENCHMARKS.md).
 #   ROUNDS=3 scripts/bench-rollout.sh
 # Needs: a Docker engine, docker-compose (or the docker compose plugin), /bin/busybox.
 set -euo pipefail

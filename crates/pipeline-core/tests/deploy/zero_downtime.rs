@@ -1,6 +1,6 @@
 //! Zero downtime, measured: ≥2,000 requests through the stand-in edge proxy during a `rolling`
 //! deploy see no failure; the same loop during a `recreate` deploy sees failures.
-//! `scripts/bench-rollout.sh` runs this test and records the numbers in docs/bench-deploy.md.
+//! `scripts/bench-rollout.sh` runs this test and records the numbers in docs/BENCHMARKS.md.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
