@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::config::{Config, DeployMode, Strategy};
+use crate::config::{Config, DeployMode};
 
 /// Escapes a label for a Mermaid `["..."]` node or `|"..."|` edge.
 fn label(s: &str) -> String {
@@ -129,10 +129,7 @@ pub fn mermaid(config: &Config) -> String {
         } else {
             ""
         };
-        let strategy = match env.rollout.strategy {
-            Strategy::Rolling => "rolling",
-            Strategy::Recreate => "recreate",
-        };
+        let strategy = env.rollout.strategy.as_str();
         let _ = writeln!(
             out,
             "    {runner} -->|\"pull, set {} in {}{hook}\"| {deploy}[\"docker compose -p {} ({strategy})\"]",

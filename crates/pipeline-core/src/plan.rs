@@ -221,10 +221,7 @@ fn deploy_description(env: &crate::config::Environment) -> String {
     format!(
         "deploy to {} ({} rollout, compose project `{}`, {} in {})",
         env.name,
-        match env.rollout.strategy {
-            crate::config::Strategy::Rolling => "rolling",
-            crate::config::Strategy::Recreate => "recreate",
-        },
+        env.rollout.strategy.as_str(),
         env.compose_project,
         env.tag_variable,
         env.env_file

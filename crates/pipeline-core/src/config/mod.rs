@@ -164,13 +164,23 @@ pub enum DeployMode {
 }
 
 /// Rollout strategy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// `up -d --remove-orphans`: brief downtime.
     Recreate,
     /// Scale up, wait healthy, drain and remove old containers: zero downtime.
     Rolling,
+}
+
+impl Strategy {
+    /// Lowercase name (`rolling`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Recreate => "recreate",
+            Strategy::Rolling => "rolling",
+        }
+    }
 }
 
 /// `[environments.NAME]`.

@@ -59,25 +59,7 @@ pub use status::{status, ContainerStatus, EnvStatus};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How an environment's containers are replaced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Strategy {
-    /// `up -d --remove-orphans`: containers are recreated (a short outage).
-    Recreate,
-    /// docker-rollout style: new containers next to the old ones, drain, remove (no outage).
-    Rolling,
-}
-
-impl Strategy {
-    /// `recreate` or `rolling`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Strategy::Recreate => "recreate",
-            Strategy::Rolling => "rolling",
-        }
-    }
-}
+pub use crate::config::Strategy;
 
 /// Everything a deploy needs to know about one environment (built from the config's
 /// environment section, or by hand in tests).
@@ -138,10 +120,7 @@ impl DeployTarget {
             health_timeout: e.health.timeout,
             health_interval: e.health.interval,
             http_check: e.health.http_check.clone(),
-            strategy: match e.rollout.strategy {
-                crate::config::Strategy::Recreate => Strategy::Recreate,
-                crate::config::Strategy::Rolling => Strategy::Rolling,
-            },
+            strategy: e.rollout.strategy,
             rolling_services: e.rollout.services.clone(),
             drain: e.rollout.drain,
             prune_after: e.retention.prune_after,
