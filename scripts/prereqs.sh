@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || need_apt+=(busybox-static)
+if ! { [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -x httpd >/dev/null; }; then need_apt+=(busybox-static); fi
 command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
 command -v jq >/dev/null 2>&1 || need_apt+=(jq)
 command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
