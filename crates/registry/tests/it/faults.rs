@@ -320,3 +320,48 @@ async fn a_mount_answered_202_falls_back_to_upload() {
         proxy.log()
     );
 }
+
+#[tokio::test]
+async fn blob_uploads_run_in_parallel_but_never_above_the_concurrency_bound() {
+    let reg = TestRegistry::open();
+    let src = tempfile::tempdir().unwrap();
+    let layers: Vec<Vec<u8>> = (0..8).map(|i| bytes(100 + i, 20_000)).collect();
+    let digest = make_image(src.path(), "v1", &layers, "2024-01-01T00:00:00Z");
+    let client = open_client();
+    for (concurrency, repo) in [(4usize, "bound4"), (1, "bound1")] {
+        let proxy = FaultProxy::start(&reg.host).await;
+        // every upload is slow, so uploads that may overlap do overlap
+        proxy.add(Rule::new(
+            Some("PUT"),
+            "/blobs/uploads/",
+            Fault::Slow(Duration::from_millis(250)),
+            usize::MAX,
+        ));
+        let opts = CopyOptions {
+            concurrency,
+            ..CopyOptions::default()
+        };
+        let r = copy(
+            &client,
+            &store(&format!("oci:{}:v1", src.path().display())),
+            &store(&format!("{}/{repo}/app:1", proxy.host)),
+            &opts,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.digest.as_str(), digest);
+        let max = proxy.max_uploads_in_flight();
+        assert!(
+            max <= concurrency,
+            "{max} uploads at once with concurrency {concurrency}"
+        );
+        if concurrency > 1 {
+            assert!(
+                max >= 2,
+                "uploads never overlapped with concurrency {concurrency}"
+            );
+        } else {
+            assert_eq!(max, 1);
+        }
+    }
+}

@@ -58,6 +58,21 @@ pub struct State {
     pub rules: Vec<Rule>,
     /// `METHOD path -> status or fault` of every request seen.
     pub log: Vec<String>,
+    /// Blob upload requests (`PUT`/`PATCH` under `/blobs/uploads/`) in flight now.
+    pub uploads_in_flight: usize,
+    /// The most blob upload requests ever in flight at once.
+    pub max_uploads_in_flight: usize,
+}
+
+/// Counts a blob upload request as in flight until dropped.
+struct InFlight(Arc<Mutex<State>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.0.lock() {
+            s.uploads_in_flight -= 1;
+        }
+    }
 }
 
 pub struct FaultProxy {
@@ -125,6 +140,11 @@ impl FaultProxy {
         s.log.clear();
     }
 
+    /// The most blob uploads that were in flight at once.
+    pub fn max_uploads_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_uploads_in_flight
+    }
+
     pub fn log(&self) -> Vec<String> {
         self.state.lock().unwrap().log.clone()
     }
@@ -168,6 +188,15 @@ async fn handle(
         s.log.push(format!("{method} {path} {f:?}"));
         f
     };
+    let _in_flight =
+        if matches!(method.as_str(), "PUT" | "PATCH") && path.contains("/blobs/uploads/") {
+            let mut s = state.lock().unwrap();
+            s.uploads_in_flight += 1;
+            s.max_uploads_in_flight = s.max_uploads_in_flight.max(s.uploads_in_flight);
+            Some(InFlight(state.clone()))
+        } else {
+            None
+        };
     match &fault {
         Some(Fault::Status(code, retry_after)) => {
             let mut b = Response::builder().status(*code);
