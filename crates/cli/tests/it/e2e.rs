@@ -44,6 +44,19 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Commits everything in `dir` as a fixed test author.
+fn git_commit(dir: &Path, msg: &str) {
+    let id = ["-c", "user.name=e2e", "-c", "user.email=e2e@example.com"];
+    let add: Vec<&str> = id.iter().copied().chain(["add", "-A"]).collect();
+    sh(dir, "git", &add);
+    let commit: Vec<&str> = id
+        .iter()
+        .copied()
+        .chain(["commit", "-q", "-m", msg])
+        .collect();
+    sh(dir, "git", &commit);
+}
+
 fn sh(dir: &Path, program: &str, args: &[&str]) -> Output {
     let o = Command::new(program)
         .args(args)
@@ -131,32 +144,7 @@ impl Project {
             .replace("ghcr.io/hestami-ai/api", &repository);
         std::fs::write(&compose, text).unwrap();
         sh(root, "git", &["init", "-q", "-b", "dev"]);
-        sh(
-            root,
-            "git",
-            &[
-                "-c",
-                "user.name=e2e",
-                "-c",
-                "user.email=e2e@example.com",
-                "add",
-                "-A",
-            ],
-        );
-        sh(
-            root,
-            "git",
-            &[
-                "-c",
-                "user.name=e2e",
-                "-c",
-                "user.email=e2e@example.com",
-                "commit",
-                "-q",
-                "-m",
-                "v1",
-            ],
-        );
+        git_commit(root, "v1");
         Project {
             dir,
             host: registry.host.clone(),
@@ -224,33 +212,7 @@ impl Project {
     }
 
     fn commit(&self, msg: &str) {
-        let root = self.root();
-        sh(
-            root,
-            "git",
-            &[
-                "-c",
-                "user.name=e2e",
-                "-c",
-                "user.email=e2e@example.com",
-                "add",
-                "-A",
-            ],
-        );
-        sh(
-            root,
-            "git",
-            &[
-                "-c",
-                "user.name=e2e",
-                "-c",
-                "user.email=e2e@example.com",
-                "commit",
-                "-q",
-                "-m",
-                msg,
-            ],
-        );
+        git_commit(self.root(), msg);
     }
 
     fn env_value(&self, file: &str) -> String {
