@@ -339,6 +339,19 @@ impl Ctx<'_> {
                         let _ = self.engine.exec(&c.id, &cmd).await;
                     }
                 }
+                // an un-drained container reports unhealthy until its next health check
+                // passes: give it that time before verifying the way back
+                let deadline = Instant::now() + self.target.health_timeout;
+                for c in old.iter().filter(|c| c.health != Health::None) {
+                    while Instant::now() < deadline {
+                        match self.engine.inspect(&c.id).await {
+                            Ok(i) if i.health == Health::Unhealthy => {
+                                tokio::time::sleep(self.target.health_interval).await
+                            }
+                            _ => break,
+                        }
+                    }
+                }
                 scale_list.push((service.clone(), old.len().max(recorded)));
             } else {
                 scale_list.push((service.clone(), recorded));
