@@ -248,7 +248,7 @@ impl Executor {
             JoinSet::new();
         let mut cancelled = false;
         loop {
-            if !cancelled {
+            if !cancelled && !self.cancel.is_cancelled() {
                 // start every pending stage whose needs all succeeded; skip those blocked
                 loop {
                     let mut changed = false;
@@ -337,7 +337,11 @@ impl Executor {
                                     let status = match e.kind {
                                         StageErrorKind::WaitingApproval => StageStatus::Waiting,
                                         StageErrorKind::Cancelled => StageStatus::Cancelled,
-                                        _ if cancelled => StageStatus::Cancelled,
+                                        // a stage that stopped because the run was
+                                        // cancelled is cancelled, whichever branch saw it first
+                                        _ if cancelled || self.cancel.is_cancelled() => {
+                                            StageStatus::Cancelled
+                                        }
                                         _ => StageStatus::Failed,
                                     };
                                     self.finish(&mut record, &id, status, ms, Some(e.message));
@@ -407,6 +411,22 @@ impl Executor {
                     break;
                 }
             }
+        }
+        if self.cancel.is_cancelled() {
+            // stages that never started because the run was cancelled
+            for s in record.stages.iter_mut() {
+                if matches!(s.status, StageStatus::Running | StageStatus::Pending) {
+                    s.status = StageStatus::Cancelled;
+                    s.message = Some("cancelled".into());
+                    self.events.emit(Event::StageFinished {
+                        stage: s.id.clone(),
+                        status: StageStatus::Cancelled,
+                        duration_ms: 0,
+                        message: Some("cancelled".into()),
+                    });
+                }
+            }
+            cancelled = true;
         }
         record.status = overall(&record, cancelled);
         record.finished_at = Some(chrono::Utc::now());
