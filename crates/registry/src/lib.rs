@@ -1,8 +1,9 @@
 //! shipline-registry: an OCI registry client that streams, skips, mounts, retries and promotes
 //! by digest.
 //!
-//! Built on `oci-client` (reference grammar) and `reqwest` (the distribution API), adding what
-//! `oci-client` 0.18 lacks: `HEAD` before upload, cross-repository mount with the spec-legal
+//! Speaks the OCI distribution API with `reqwest` directly and provides what `oci-client` 0.18
+//! lacks (`oci-client` =0.18 is the test oracle for the reference grammar; see ARCHITECTURE.md,
+//! "Decisions", for why it is not the transport): `HEAD` before upload, cross-repository mount with the spec-legal
 //! 202 fallback and pull scope on the source, retries honouring `Retry-After`, re-auth on 401,
 //! docker `config.json` and credential helpers, deletion, paginated tags, referrers with the
 //! tag fallback, and OCI layouts / `docker save` archives as local stores. Blobs are always

@@ -8,7 +8,8 @@ use crate::{Digest, RegistryError};
 
 /// A normalized image reference.
 ///
-/// Parsing follows the Docker reference grammar (through `oci-client`): a name without a
+/// Parsing follows the Docker reference grammar (checked against `oci-client`'s parser by a
+/// differential property test): a name without a
 /// registry is on Docker Hub (`docker.io`), a single-component Docker Hub name is in `library/`,
 /// and a reference with neither tag nor digest means `:latest`.
 ///
