@@ -189,18 +189,7 @@ fn run_compose(args: ComposeArgs, global: &Global) -> anyhow::Result<i32> {
 fn run_config(path: &Path, output: OutputArgs, global: &Global) -> anyhow::Result<i32> {
     let config =
         shipline_core::config::Config::load(path).map_err(|e| CliError::usage(format!("{e:#}")))?;
-    let profile = output.profile.map(Profile::from);
-    let stacks: Vec<StackInput> = config
-        .environments
-        .values()
-        .map(|env| StackInput {
-            name: env.name.clone(),
-            profile: profile.or_else(|| Profile::parse(&env.name)),
-            compose_files: env.compose_files.clone(),
-            env_file: env.env_file.is_file().then(|| env.env_file.clone()),
-            project: Some(env.compose_project.clone()),
-        })
-        .collect();
+    let stacks = config.audit_stacks(output.profile.map(Profile::from));
     if stacks.is_empty() {
         return Err(CliError::usage(format!(
             "{}: no [environments] to audit",

@@ -295,6 +295,8 @@ async fn run_async(
         client: std::sync::Arc::new(client),
         events: events.clone(),
         cancel: cancel.clone(),
+        // Compose lets the shell environment override the env file; so does the audit stage.
+        environment: std::env::vars().collect(),
     };
     let pipeline = Pipeline::new(config, opts).map_err(|e| CliError::tool(e.to_string()))?;
     let mode = crate::progress::Mode::pick(global, args.json);

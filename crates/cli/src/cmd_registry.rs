@@ -161,14 +161,13 @@ fn push_from_daemon(
             .map(|d| d.as_nanos())
             .unwrap_or(0)
     ));
-    let tag = "export".to_string();
     let exported = runtime()?.block_on(async {
         let engine = shipline_core::engine::Engine::connect()
             .await
             .map_err(|e| CliError::tool(format!("failed to reach the Docker engine: {e}")))?;
         global.info(format!("exporting {image} from the Docker engine"));
         engine
-            .export_oci_layout(image, &dir, &tag, &|_| {})
+            .export_scratch(image, dir, "export", &|_| {})
             .await
             .map_err(|e| {
                 let mut msg = format!("failed to export {image} from the Docker engine: {e}");
@@ -177,22 +176,9 @@ fn push_from_daemon(
                 }
                 CliError::tool(msg)
             })
-    });
-    let result = exported.and_then(|_| {
-        run_copy(
-            "push",
-            ImageStore::Layout {
-                dir: dir.clone(),
-                tag: Some(tag.clone()),
-            },
-            dest,
-            None,
-            connect,
-            global,
-        )
-    });
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    })?;
+    // `exported` removes the scratch layout when it goes out of scope, after the copy.
+    run_copy("push", exported.store(), dest, None, connect, global)
 }
 
 /// Runs `shipline pull`.

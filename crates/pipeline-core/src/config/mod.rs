@@ -302,6 +302,32 @@ impl Config {
         self.environments.get(name)
     }
 
+    /// The compose stacks of every environment, as the audit reads them (`shipline audit
+    /// config` and the `audit` scanner of a run use this one list).
+    ///
+    /// Each stack is audited under `profile` when given, else the profile its name says
+    /// (`prod`, `production`, `dev`, `staging`...), else `prod` for an environment that needs an
+    /// approval (the strict rules are the safe guess for a gated environment), else none (only
+    /// the rules common to both profiles).
+    pub fn audit_stacks(
+        &self,
+        profile: Option<shipline_scanners::audit::Profile>,
+    ) -> Vec<shipline_scanners::audit::StackInput> {
+        use shipline_scanners::audit::{Profile, StackInput};
+        self.environments
+            .values()
+            .map(|env| StackInput {
+                name: env.name.clone(),
+                profile: profile
+                    .or_else(|| Profile::parse(&env.name))
+                    .or((env.deploy == DeployMode::Approval).then_some(Profile::Prod)),
+                compose_files: env.compose_files.clone(),
+                env_file: env.env_file.is_file().then(|| env.env_file.clone()),
+                project: Some(env.compose_project.clone()),
+            })
+            .collect()
+    }
+
     /// Configured branches, sorted.
     pub fn branches(&self) -> Vec<&str> {
         let mut b: Vec<&str> = self

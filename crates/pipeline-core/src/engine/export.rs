@@ -22,7 +22,63 @@ pub struct ExportOutput {
     pub tag: String,
 }
 
+/// An image exported into a scratch OCI layout, on its way to another store.
+///
+/// The directory is removed when this value is dropped, so it never outlives the push that
+/// needed it, whether that push succeeds, fails, panics or is cancelled mid-way.
+#[derive(Debug)]
+pub struct ScratchExport {
+    output: ExportOutput,
+    _dir: RemoveOnDrop,
+}
+
+impl ScratchExport {
+    /// What the export produced (layout directory, manifest digest, tag).
+    pub fn output(&self) -> &ExportOutput {
+        &self.output
+    }
+
+    /// The exported image as a copy source.
+    pub fn store(&self) -> shipline_registry::ImageStore {
+        shipline_registry::ImageStore::Layout {
+            dir: self.output.layout.clone(),
+            tag: Some(self.output.tag.clone()),
+        }
+    }
+}
+
+/// Removes a directory tree when dropped.
+#[derive(Debug)]
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 impl Engine {
+    /// Exports `image` into the scratch directory `dir` (replacing whatever is there) as an OCI
+    /// layout tagged `tag`; the directory is removed when the returned value is dropped, or at
+    /// once if the export fails or is cancelled.
+    pub async fn export_scratch(
+        &self,
+        image: &str,
+        dir: PathBuf,
+        tag: &str,
+        on_event: &(dyn Fn(EngineEvent) + Send + Sync),
+    ) -> Result<ScratchExport, EngineError> {
+        let guard = RemoveOnDrop(dir);
+        let _ = std::fs::remove_dir_all(&guard.0);
+        let output = self
+            .export_oci_layout(image, &guard.0, tag, on_event)
+            .await?;
+        Ok(ScratchExport {
+            output,
+            _dir: guard,
+        })
+    }
+
     /// Streams `docker save IMAGE` into `dest` (a docker-archive tar), never holding it in memory.
     pub async fn save_image(
         &self,

@@ -27,7 +27,7 @@ pub use containers::{ContainerInfo, Health, ImageInfo};
 pub use context::{collect_context, BuildContext, ContextPolicy};
 pub use error::EngineError;
 pub use events::ContainerEvent;
-pub use export::ExportOutput;
+pub use export::{ExportOutput, ScratchExport};
 pub use run::{TestOutcome, TestRequest};
 
 use bollard::Docker;

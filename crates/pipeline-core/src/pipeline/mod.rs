@@ -51,6 +51,10 @@ pub struct PipelineOptions {
     pub events: EventSink,
     /// Cancellation (Ctrl-C).
     pub cancel: CancellationToken,
+    /// Variables that take precedence over the env files when the audit interpolates compose
+    /// files, as the shell's do for compose (the CLI passes its process environment). The
+    /// library never reads the process environment itself.
+    pub environment: BTreeMap<String, String>,
 }
 
 /// Errors that stop a run before or outside its stages.

@@ -1,6 +1,7 @@
 //! The built-in stages. One type, [`PipelineStage`], dispatches on the planned stage id so
 //! every stage shares the run's typed state.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -314,7 +315,8 @@ async fn scan(
         }
         ScannerName::Audit => {
             let config = s.config.clone();
-            let run = tokio::task::spawn_blocking(move || audit_run(&config))
+            let environment = s.opts.environment.clone();
+            let run = tokio::task::spawn_blocking(move || audit_run(&config, environment))
                 .await
                 .map_err(|e| StageError::tool(format!("audit task failed: {e}")))?;
             vec![run]
@@ -345,26 +347,11 @@ async fn scan(
 }
 
 /// Audits every environment's compose stack together (cross-stack rules included).
-pub(crate) fn audit_run(config: &Config) -> ScannerRun {
-    use shipline_scanners::audit::{audit_stacks, AuditOptions, Profile, StackInput};
-    let stacks: Vec<StackInput> = config
-        .environments
-        .values()
-        .map(|e| StackInput {
-            name: e.name.clone(),
-            compose_files: e.compose_files.clone(),
-            env_file: e.env_file.exists().then(|| e.env_file.clone()),
-            profile: Some(
-                if e.deploy == DeployMode::Approval || e.name.contains("prod") {
-                    Profile::Prod
-                } else {
-                    Profile::Dev
-                },
-            ),
-            project: Some(e.compose_project.clone()),
-        })
-        .collect();
+pub(crate) fn audit_run(config: &Config, environment: BTreeMap<String, String>) -> ScannerRun {
+    use shipline_scanners::audit::{audit_stacks, AuditOptions};
+    let stacks = config.audit_stacks(None);
     let opts = AuditOptions {
+        environment,
         base_dir: Some(config.root.clone()),
         ..AuditOptions::default()
     };
@@ -561,37 +548,33 @@ async fn push(s: &Shared, ctx: &StageContext) -> Result<StageOutput, StageError>
         }
         Destination::Remote { repository } => {
             let tmp = s.store.dir.join("tmp").join(format!("push-{}", s.run_id));
-            let _ = std::fs::remove_dir_all(&tmp);
-            let result = async {
-                let out = engine
-                    .export_oci_layout(&local, &tmp, &tag, &log)
-                    .await
-                    .map_err(|e| StageError::tool(chain(&e)))?;
-                check_config(&tmp, &out.manifest_digest, &image)?;
-                let src = ImageStore::Layout { dir: tmp.clone(), tag: Some(tag.clone()) };
-                let mut digest = None;
-                for t in std::iter::once(&tag).chain(extra.iter()) {
-                    let reference = Reference::parse(&format!("{repository}:{t}"))
-                        .map_err(|e| StageError::failed(chain(&e)))?;
-                    let report = shipline_registry::copy(
-                        &s.opts.client,
-                        &src,
-                        &ImageStore::Remote(reference),
-                        &copy_options(ctx),
-                    )
-                    .await
-                    .map_err(|e| StageError::tool(chain(&e)))?;
-                    ctx.log(format!(
-                        "pushed {repository}:{t}: {} bytes sent, {} blobs skipped, {} mounted, {} uploaded",
-                        report.bytes_sent, report.blobs_skipped, report.blobs_mounted, report.blobs_uploaded
-                    ));
-                    digest.get_or_insert(report.digest.to_string());
-                }
-                Ok::<String, StageError>(digest.unwrap_or(out.manifest_digest))
+            let exported = engine
+                .export_scratch(&local, tmp, &tag, &log)
+                .await
+                .map_err(|e| StageError::tool(chain(&e)))?;
+            let manifest_digest = &exported.output().manifest_digest;
+            check_config(&exported.output().layout, manifest_digest, &image)?;
+            let src = exported.store();
+            let mut digest = None;
+            for t in std::iter::once(&tag).chain(extra.iter()) {
+                let reference = Reference::parse(&format!("{repository}:{t}"))
+                    .map_err(|e| StageError::failed(chain(&e)))?;
+                let report = shipline_registry::copy(
+                    &s.opts.client,
+                    &src,
+                    &ImageStore::Remote(reference),
+                    &copy_options(ctx),
+                )
+                .await
+                .map_err(|e| StageError::tool(chain(&e)))?;
+                ctx.log(format!(
+                    "pushed {repository}:{t}: {} bytes sent, {} blobs skipped, {} mounted, {} uploaded",
+                    report.bytes_sent, report.blobs_skipped, report.blobs_mounted, report.blobs_uploaded
+                ));
+                digest.get_or_insert(report.digest.to_string());
             }
-            .await;
-            let _ = std::fs::remove_dir_all(&tmp);
-            (result?, repository.clone())
+            let digest = digest.unwrap_or_else(|| manifest_digest.clone());
+            (digest, repository.clone())
         }
     };
     image.digest = Some(digest.clone());
