@@ -127,11 +127,18 @@ pub struct DeployArgs {
     /// Print the deployment record as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Count only the approvals in the local store; by default the approvals attached to the
+    /// image in the registry (`shipline approve --push`) count too, and a registry that cannot
+    /// be read fails the deploy.
+    #[arg(long)]
+    pub local_approvals: bool,
+    #[command(flatten)]
+    pub registry: crate::regopts::RegistryFlags,
 }
 
 /// Runs `shipline deploy`. An environment that requires approval is deployed only by digest,
-/// and only when the approvals in the store meet its policy for that digest (checked under
-/// the deploy lock).
+/// and only when the approvals in the store and those attached to the image in the registry
+/// meet its policy for that digest (checked under the deploy lock).
 pub fn deploy(args: DeployArgs, global: &Global) -> anyhow::Result<i32> {
     let cfg = args.config.load()?;
     let target = target(&args.config, &args.env)?;
@@ -155,8 +162,17 @@ pub fn deploy(args: DeployArgs, global: &Global) -> anyhow::Result<i32> {
             (None, None) => return Err(CliError::usage("give --tag or --digest")),
         };
         let store_dir = target.store_dir.clone();
+        let registry = match &args.digest {
+            Some(digest) => {
+                let approvals = needs_approval && !args.local_approvals;
+                registry_view(&cfg, &args.registry, digest, approvals, global).await?
+            }
+            None => RegistryView::default(),
+        };
+        let remote = registry.approvals;
         let mut req = DeployRequest::new(target, tag.clone());
         req.digest = args.digest.clone();
+        req.digest_config = registry.config_digest;
         req.lock_wait = args.lock_wait;
         if let Some(r) = &args.reason {
             req.reason = r.clone();
@@ -171,7 +187,7 @@ pub fn deploy(args: DeployArgs, global: &Global) -> anyhow::Result<i32> {
                     &env,
                     digest,
                     chrono::Utc::now(),
-                    || Ok(Vec::new()),
+                    || Ok(remote.clone()),
                 )
                 .map(|_| ())
                 .map_err(|e| {
@@ -187,6 +203,84 @@ pub fn deploy(args: DeployArgs, global: &Global) -> anyhow::Result<i32> {
             .map_err(deploy_error)?;
         finish(&report, args.json, global)
     })
+}
+
+/// What the registry says about the image being deployed by digest.
+#[derive(Default)]
+struct RegistryView {
+    /// Approvals attached to the digest (when asked for).
+    approvals: Vec<shipline_core::approval::SignedApproval>,
+    /// The config digest the manifest names (an image ID to compare with a local image).
+    config_digest: Option<String>,
+}
+
+/// Reads, from the registry the image is pushed to (nothing when the pipeline keeps images in
+/// its embedded store), the config digest of `digest` and, with `approvals`, the approvals
+/// attached to it. An unreadable registry fails the deploy when approvals are needed: it must
+/// not look like "no approvals" nor be skipped silently; the config digest is only a help for
+/// images built on this host, so failing to read it is a warning.
+async fn registry_view(
+    cfg: &shipline_core::config::Config,
+    flags: &crate::regopts::RegistryFlags,
+    digest: &str,
+    approvals: bool,
+    global: &Global,
+) -> anyhow::Result<RegistryView> {
+    let store = shipline_core::store::Store::open(&cfg.store_dir)
+        .map_err(|e| CliError::tool(e.to_string()))?;
+    let repository =
+        match shipline_core::pipeline::destination(cfg, flags.registry.as_deref(), &store) {
+            shipline_core::pipeline::Destination::Remote { repository } => repository,
+            shipline_core::pipeline::Destination::Embedded { .. } => {
+                return Ok(RegistryView::default())
+            }
+        };
+    let client = crate::regopts::client(Some(cfg), flags).await?;
+    let mut view = RegistryView::default();
+    let manifest = shipline_registry::Reference::parse(&format!("{repository}@{digest}"))
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    match client.get_manifest(&manifest).await {
+        Ok(m) => {
+            view.config_digest = shipline_registry::manifest::Manifest::parse(&m.bytes, "manifest")
+                .ok()
+                .and_then(|m| m.config)
+                .map(|c| c.digest.to_string());
+        }
+        Err(e) => global.warn(format!(
+            "could not read {repository}@{digest} from the registry: {}",
+            chain(&e)
+        )),
+    }
+    if !approvals {
+        return Ok(view);
+    }
+    global.info(format!(
+        "reading approvals attached to {repository}@{digest}"
+    ));
+    view.approvals = shipline_core::approval::fetch_approvals(&client, &repository, digest)
+        .await
+        .map_err(|e| {
+            CliError::tool(format!(
+                "{}; pass --local-approvals to count only the approvals in the local store",
+                chain(&e)
+            ))
+        })?;
+    global.info(format!(
+        "{} approval(s) attached in the registry",
+        view.approvals.len()
+    ));
+    Ok(view)
+}
+
+/// An error and its sources on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    msg
 }
 
 async fn tag_for_digest(engine: &Engine, repository: &str, digest: &str) -> anyhow::Result<String> {

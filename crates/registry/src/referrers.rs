@@ -63,8 +63,41 @@ pub async fn attach_artifact(
         .await?
         .is_none()
     {
-        // tag-schema fallback: sha256-<hex> names an index of the referrers
-        let tag_ref = repo.with_tag(&subject_desc.digest.referrers_tag())?;
+        // Tag-schema fallback. The artifact's own tag is written first and races with nothing:
+        // it is what makes the artifact discoverable by `list_referrers` even when two attaches
+        // update the shared `sha256-<hex>` index at once and one update is lost.
+        let own_tag = repo.with_tag(&artifact_tag(&subject_desc.digest, &digest))?;
+        client
+            .push_manifest_raw(&own_tag, &bytes, OCI_MANIFEST)
+            .await?;
+        let mut d = Descriptor::for_bytes(OCI_MANIFEST, &bytes);
+        d.artifact_type = Some(artifact_type.to_owned());
+        d.annotations = annotations;
+        update_fallback_index(client, &repo, &subject_desc.digest, d).await?;
+    }
+    Ok(digest)
+}
+
+/// The per-artifact fallback tag: `sha256-<subject hex>.<first 32 hex of the artifact>` (104
+/// characters, within the 128 a tag may have).
+fn artifact_tag(subject: &Digest, artifact: &Digest) -> String {
+    format!("{}.{}", subject.referrers_tag(), &artifact.hex()[..32])
+}
+
+/// Adds `entry` to the `sha256-<hex>` fallback index (the standard place other tools look).
+///
+/// The registry offers no compare-and-swap, so the read-modify-write is checked afterwards: the
+/// index is read back after a short random pause and rewritten if a concurrent update dropped
+/// the entry (a bounded number of times). Readers of shipline do not depend on the index alone:
+/// see [`list_referrers`].
+async fn update_fallback_index(
+    client: &RegistryClient,
+    repo: &Reference,
+    subject: &Digest,
+    entry: Descriptor,
+) -> Result<(), RegistryError> {
+    let tag_ref = repo.with_tag(&subject.referrers_tag())?;
+    for _ in 0..4 {
         let mut index = match client.get_manifest(&tag_ref).await {
             Ok(m) => Manifest::parse(&m.bytes, "referrers fallback index")?,
             Err(RegistryError::NotFound { .. }) => Manifest {
@@ -74,19 +107,20 @@ pub async fn attach_artifact(
             },
             Err(e) => return Err(e),
         };
-        if !index.manifests.iter().any(|d| d.digest == digest) {
-            let mut d = Descriptor::for_bytes(OCI_MANIFEST, &bytes);
-            d.artifact_type = Some(artifact_type.to_owned());
-            d.annotations = annotations;
-            index.manifests.push(d);
+        if index.manifests.iter().any(|d| d.digest == entry.digest) {
+            return Ok(());
         }
+        index.manifests.push(entry.clone());
         let index_bytes =
             serde_json::to_vec(&index).map_err(|e| RegistryError::json("referrers index", e))?;
         client
             .push_manifest_raw(&tag_ref, &index_bytes, OCI_INDEX)
             .await?;
+        let pause = 20 + rand::random::<u64>() % 80;
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
     }
-    Ok(digest)
+    // Still racing after several rounds: the artifact stays discoverable through its own tag.
+    Ok(())
 }
 
 /// `Some(descriptors)` from `GET /v2/<repo>/referrers/<digest>`, `None` when the registry does
@@ -141,17 +175,57 @@ pub async fn list_referrers(
     let repo = subject.with_digest(digest.clone());
     let all = match referrers_api(client, &repo, &digest).await? {
         Some(list) => list,
-        None => match client
-            .get_manifest(&repo.with_tag(&digest.referrers_tag())?)
-            .await
-        {
-            Ok(m) => Manifest::parse(&m.bytes, "referrers fallback index")?.manifests,
-            Err(RegistryError::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(e),
-        },
+        None => fallback_referrers(client, &repo, &digest).await?,
     };
     Ok(all
         .into_iter()
         .filter(|d| artifact_type.is_none_or(|t| d.artifact_type.as_deref() == Some(t)))
         .collect())
+}
+
+/// Referrers without the referrers API: the `sha256-<hex>` index, plus the artifacts whose own
+/// `sha256-<hex>.<artifact>` tag the index misses (an index update lost to a concurrent attach).
+async fn fallback_referrers(
+    client: &RegistryClient,
+    repo: &Reference,
+    subject: &Digest,
+) -> Result<Vec<Descriptor>, RegistryError> {
+    let mut all = match client
+        .get_manifest(&repo.with_tag(&subject.referrers_tag())?)
+        .await
+    {
+        Ok(m) => Manifest::parse(&m.bytes, "referrers fallback index")?.manifests,
+        Err(RegistryError::NotFound { .. }) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let prefix = format!("{}.", subject.referrers_tag());
+    let tags = match client.list_tags(repo).await {
+        Ok(t) => t,
+        Err(RegistryError::NotFound { .. }) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    for tag in tags.iter().filter(|t| t.starts_with(&prefix)) {
+        let short = &tag[prefix.len()..];
+        if all.iter().any(|d| d.digest.hex().starts_with(short)) {
+            continue;
+        }
+        let fetched = match client.get_manifest(&repo.with_tag(tag)?).await {
+            Ok(m) => m,
+            // deleted between listing and reading
+            Err(RegistryError::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        let m = Manifest::parse(&fetched.bytes, "referrer artifact manifest")?;
+        if m.subject.as_ref().map(|d| &d.digest) != Some(subject) {
+            continue;
+        }
+        let mut d = Descriptor::for_bytes(&fetched.media_type, &fetched.bytes);
+        d.artifact_type = m
+            .artifact_type
+            .clone()
+            .or_else(|| m.config.as_ref().map(|c| c.media_type.clone()));
+        d.annotations = m.annotations;
+        all.push(d);
+    }
+    Ok(all)
 }

@@ -132,6 +132,10 @@ pub async fn image_created(
 /// whose age is unknown are kept. Deleting uses `DELETE /manifests/<tag>`; where the registry
 /// does not support that (distribution 2.x answers 400), the manifest is deleted by digest,
 /// but only when no kept tag shares that digest.
+///
+/// Referrer tags (`sha256-<hex>` fallback indexes and the `sha256-<hex>.<artifact>` tags of
+/// attached artifacts such as approvals) are not images: they neither count towards `keep` nor
+/// are ever deleted by age, since an image that is kept must keep its approvals.
 pub async fn prune(
     client: &RegistryClient,
     repo: &Reference,
@@ -147,7 +151,7 @@ pub async fn prune(
     };
     let mut rows = Vec::new();
     for tag in client.list_tags(repo).await? {
-        if glob.as_ref().is_some_and(|g| !g.is_match(&tag)) {
+        if is_referrers_tag(&tag) || glob.as_ref().is_some_and(|g| !g.is_match(&tag)) {
             continue;
         }
         let r = repo.with_tag(&tag)?;
@@ -230,4 +234,32 @@ pub async fn prune(
         dry_run: opts.dry_run,
         entries,
     })
+}
+
+/// Whether `tag` belongs to the referrers tag schema: `sha256-<64 hex>` or that followed by
+/// `.<suffix>`.
+pub(crate) fn is_referrers_tag(tag: &str) -> bool {
+    let Some(rest) = tag.strip_prefix("sha256-") else {
+        return false;
+    };
+    let (hex, tail) = rest.split_at(rest.len().min(64));
+    hex.len() == 64
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        && (tail.is_empty() || tail.starts_with('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_referrers_tag;
+
+    #[test]
+    fn referrers_tags_are_recognized() {
+        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert!(is_referrers_tag(&format!("sha256-{hex}")));
+        assert!(is_referrers_tag(&format!("sha256-{hex}.0123abcd")));
+        assert!(!is_referrers_tag(&format!("sha256-{hex}x")));
+        assert!(!is_referrers_tag("sha256-abc"));
+        assert!(!is_referrers_tag("v1.2.3"));
+        assert!(!is_referrers_tag("sha256-"));
+    }
 }

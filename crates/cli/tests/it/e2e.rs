@@ -384,6 +384,9 @@ fn dev_then_main_approve_prod_with_one_digest_everywhere() {
         "ci@example.com",
         "--reason",
         "e2e release",
+        "--push",
+        "--insecure-registry",
+        &p.host,
     ]);
     assert_eq!(o.status.code(), Some(0), "approve failed: {}", stderr(&o));
     let (code, resumed, o) = p.run(&["run", "--resume", &run_id]);
@@ -419,6 +422,59 @@ fn dev_then_main_approve_prod_with_one_digest_everywhere() {
     let stored: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(stored["image"]["digest"], prod_digest.as_str());
     assert_eq!(stored["deploy"]["digest"], prod_digest.as_str());
+
+    // a deploy host that holds no local approvals reads the ones attached in the registry
+    let approvals_dir = p.root().join(".shipline/approvals/prod");
+    assert!(
+        approvals_dir.is_dir(),
+        "approve stores its approval locally"
+    );
+    std::fs::remove_dir_all(&approvals_dir).unwrap();
+    let env_before = std::fs::read(p.root().join(".env.prod")).unwrap();
+    let deploy = |extra: &[&str]| {
+        let mut args = vec![
+            "deploy",
+            "prod",
+            "--digest",
+            &prod_digest,
+            "--tag",
+            &prod_tag,
+            "--insecure-registry",
+            &p.host,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        p.shipline(&args)
+    };
+    let o = deploy(&["--local-approvals"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "no local approval: refused\n{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("approval refused") && !stderr(&o).contains("digest of"),
+        "refused by the approval check, not by the digest check: {}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(p.root().join(".env.prod")).unwrap(),
+        env_before
+    );
+    let o = deploy(&[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "registry approval accepted\n{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("1 approval(s) attached in the registry"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(p.env_value(".env.prod"), prod_tag);
 }
 
 #[test]

@@ -144,6 +144,11 @@ pub struct DeployRequest {
     pub tag: String,
     /// The manifest digest the image must have (`sha256:...`), when deploying by digest.
     pub digest: Option<String>,
+    /// The config digest of the manifest `digest` names, read from the registry by the caller.
+    /// An image the engine built itself has no repo digest, since repo digests are only
+    /// recorded by a pull or a `docker push`; it is accepted when its image ID (its config
+    /// digest) equals this one, which identifies the same image.
+    pub digest_config: Option<String>,
     /// Why (recorded with the lock and the record).
     pub reason: String,
     /// How long to wait for another deploy of the same environment.
@@ -191,6 +196,7 @@ impl DeployRequest {
             target,
             tag,
             digest: None,
+            digest_config: None,
             lock_wait: Duration::ZERO,
             hook_timeout: Duration::from_secs(600),
             compose_timeout: Duration::from_secs(600),

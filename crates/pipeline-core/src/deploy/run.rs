@@ -363,14 +363,23 @@ async fn preflight(
             .digests
             .iter()
             .any(|d| d.rsplit_once('@').map(|(_, d)| d) == Some(want.as_str()));
-        if !ok {
+        let by_config = !ok && req.digest_config.as_deref() == Some(info.id.as_str());
+        if !ok && !by_config {
             return Err(DeployError::DigestMismatch {
                 image,
                 expected: want.clone(),
                 found: info.digests,
             });
         }
-        step(on, "pull", format!("digest {want} verified"));
+        if by_config {
+            step(
+                on,
+                "pull",
+                format!("digest {want} verified (the image ID is its config digest)"),
+            );
+        } else {
+            step(on, "pull", format!("digest {want} verified"));
+        }
     }
     Ok(Preflight {
         model,

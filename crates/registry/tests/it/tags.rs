@@ -155,3 +155,63 @@ async fn delete_tag_is_refused_clearly_by_distribution_2() {
         Err(RegistryError::NotFound { .. })
     ));
 }
+
+#[tokio::test]
+async fn prune_leaves_referrer_tags_alone() {
+    let reg = TestRegistry::open();
+    push_tags(
+        &reg.host,
+        "ref/app",
+        &[
+            ("build-1", "2024-01-01T00:00:00Z"),
+            ("build-2", "2024-03-05T00:00:00Z"),
+        ],
+    )
+    .await;
+    let client = open_client();
+    let repo = Reference::parse(&format!("{}/ref/app", reg.host)).unwrap();
+    // an old approval attached to the image that is kept
+    shipline_registry::attach_artifact(
+        &client,
+        &repo.with_tag("build-2").unwrap(),
+        "application/vnd.shipline.approval.v1",
+        vec![],
+        std::collections::BTreeMap::from([(
+            "org.opencontainers.image.created".to_owned(),
+            "2023-01-01T00:00:00Z".to_owned(),
+        )]),
+    )
+    .await
+    .unwrap();
+    let before = client.list_tags(&repo).await.unwrap();
+    assert_eq!(
+        before.len(),
+        4,
+        "two images, the index and the artifact: {before:?}"
+    );
+    let now = chrono::DateTime::parse_from_rfc3339("2024-03-06T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let done = prune(
+        &client,
+        &repo,
+        &PruneOptions {
+            keep: 1,
+            older_than: Some(Duration::from_secs(7 * 86400)),
+            pattern: None,
+            dry_run: false,
+            now,
+        },
+    )
+    .await
+    .unwrap();
+    let seen: Vec<&str> = done.entries.iter().map(|e| e.tag.as_str()).collect();
+    assert_eq!(
+        seen,
+        vec!["build-2", "build-1"],
+        "referrer tags are not images"
+    );
+    let after = client.list_tags(&repo).await.unwrap();
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert!(after.iter().filter(|t| t.starts_with("sha256-")).count() == 2);
+}
