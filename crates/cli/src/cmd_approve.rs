@@ -381,12 +381,12 @@ fn fetch_from_registry(
     insecure: &[String],
     repository: &str,
     digest: &str,
-) -> anyhow::Result<Result<Vec<SignedApproval>, ApprovalError>> {
+) -> anyhow::Result<Result<approval::RemoteApprovals, ApprovalError>> {
     let reference = shipline_registry::Reference::parse(repository)
         .map_err(|e| CliError::usage(e.to_string()))?;
     let host = reference.registry().to_string();
     with_client(config, insecure, &host, async |client| {
-        Ok(approval::fetch_approvals(client, repository, digest).await)
+        Ok(approval::fetch_remote(client, repository, digest).await)
     })
 }
 
@@ -457,6 +457,13 @@ pub enum ApprovalsCommand {
         /// Who revokes (default: git config user.email, else $USER).
         #[arg(long)]
         by: Option<String>,
+        /// Also attach the revocation to the approved image in the registry, so that deploy
+        /// hosts reading approvals from the registry honour it.
+        #[arg(long)]
+        push: bool,
+        /// Allow plain HTTP for this registry host with --push; repeatable (loopback always may).
+        #[arg(long = "insecure-registry", value_name = "HOST")]
+        insecure_registry: Vec<String>,
         #[command(flatten)]
         config: ConfigArg,
         /// Print JSON.
@@ -514,9 +521,14 @@ pub fn approvals(args: ApprovalsArgs, global: &Global) -> anyhow::Result<i32> {
             id,
             reason,
             by,
+            push,
+            insecure_registry,
             config,
             json,
-        } => revoke(&config, &env, &id, reason, by, json, global),
+        } => {
+            let push = push.then_some(insecure_registry);
+            revoke(&config, &env, &id, reason, by, push, json, global)
+        }
         ApprovalsCommand::Verify {
             env,
             digest,
@@ -701,12 +713,14 @@ fn show(config: &ConfigArg, env: &str, id: &str, json: bool) -> anyhow::Result<i
     Ok(shipline_core::exit::OK)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn revoke(
     config: &ConfigArg,
     env: &str,
     id: &str,
     reason: Option<String>,
     by: Option<String>,
+    push: Option<Vec<String>>,
     json: bool,
     global: &Global,
 ) -> anyhow::Result<i32> {
@@ -738,10 +752,18 @@ fn revoke(
             "failed to record the revocation in the audit log: {e}"
         ));
     }
+    let pushed = match push {
+        None => None,
+        Some(insecure) => Some(push_revocation(&cfg, &insecure, &dir, &rev)?),
+    };
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"version": 1, "revocation": rev}))?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "version": 1,
+                "revocation": rev,
+                "artifact": pushed,
+            }))?
         );
     } else {
         println!(
@@ -751,8 +773,50 @@ fn revoke(
             rev.revoked_by,
             rev.revoked_at.to_rfc3339()
         );
+        if let Some(a) = &pushed {
+            println!("attached to the image in the registry as {a}");
+        }
     }
     Ok(shipline_core::exit::OK)
+}
+
+/// Attaches a revocation to the image its approval approves; returns the artifact digest.
+/// The revocation is already in the local store: a failure here is reported (exit 3) with
+/// how to retry, and loses nothing.
+fn push_revocation(
+    config: &Config,
+    insecure: &[String],
+    dir: &ApprovalDir,
+    rev: &Revocation,
+) -> anyhow::Result<String> {
+    let signed = dir
+        .load_all()
+        .map_err(approval_error)?
+        .into_iter()
+        .find(|a| a.id() == rev.id)
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "approval {} is not in the local store, so the image it approves is unknown",
+                short_id(&rev.id)
+            ))
+        })?;
+    let approval = signed
+        .approval_unverified()
+        .map_err(|e| CliError::tool(format!("failed to read approval {}: {e}", rev.id)))?;
+    let reference = shipline_registry::Reference::parse(&approval.image)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let host = reference.registry().to_string();
+    with_client(config, insecure, &host, async |client| {
+        let digest = approval::push_revocation(client, &approval.image, &approval.digest, rev)
+            .await
+            .map_err(|e| {
+                CliError::tool(format!(
+                    "the revocation is recorded locally but could not be attached in the registry: {}; run `shipline approvals revoke` with --push again",
+                    approval_error(e)
+                ))
+            })?;
+        Ok(digest.to_string())
+    })
 }
 
 /// Where `approvals verify --registry` looks.
@@ -821,7 +885,7 @@ fn verify(
     let store = open_store(&cfg)?;
     approval::validate_digest(digest).map_err(approval_error)?;
     let fetched = match remote {
-        None => Ok(Vec::new()),
+        None => Ok(approval::RemoteApprovals::default()),
         Some(r) => {
             let repository = match &r.image {
                 Some(i) => split_image(i).0,
@@ -830,7 +894,7 @@ fn verify(
             fetch_from_registry(&cfg, &r.insecure, &repository, digest)?
         }
     };
-    let result = approval::check_for_deploy(&store, env, digest, Utc::now(), || fetched);
+    let result = approval::check_for_deploy_remote(&store, env, digest, Utc::now(), || fetched);
     if let Some(gh) = GithubActions::detect(|k| std::env::var(k).ok()) {
         actions_report(&gh, &result, global);
     }

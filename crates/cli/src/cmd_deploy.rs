@@ -182,7 +182,7 @@ pub fn deploy(args: DeployArgs, global: &Global) -> anyhow::Result<i32> {
                 let digest = input.digest.as_deref().unwrap_or_default();
                 let store =
                     shipline_core::store::Store::open(&store_dir).map_err(|e| e.to_string())?;
-                shipline_core::approval::check_for_deploy(
+                shipline_core::approval::check_for_deploy_remote(
                     &store,
                     &env,
                     digest,
@@ -208,8 +208,8 @@ pub fn deploy(args: DeployArgs, global: &Global) -> anyhow::Result<i32> {
 /// What the registry says about the image being deployed by digest.
 #[derive(Default)]
 struct RegistryView {
-    /// Approvals attached to the digest (when asked for).
-    approvals: Vec<shipline_core::approval::SignedApproval>,
+    /// Approvals and revocations attached to the digest (when asked for).
+    approvals: shipline_core::approval::RemoteApprovals,
     /// The config digest the manifest names (an image ID to compare with a local image).
     config_digest: Option<String>,
 }
@@ -257,7 +257,7 @@ async fn registry_view(
     global.info(format!(
         "reading approvals attached to {repository}@{digest}"
     ));
-    view.approvals = shipline_core::approval::fetch_approvals(&client, &repository, digest)
+    view.approvals = shipline_core::approval::fetch_remote(&client, &repository, digest)
         .await
         .map_err(|e| {
             CliError::tool(format!(
@@ -266,8 +266,9 @@ async fn registry_view(
             ))
         })?;
     global.info(format!(
-        "{} approval(s) attached in the registry",
-        view.approvals.len()
+        "{} approval(s) and {} revocation(s) attached in the registry",
+        view.approvals.approvals.len(),
+        view.approvals.revocations.len()
     ));
     Ok(view)
 }

@@ -429,7 +429,11 @@ fn dev_then_main_approve_prod_with_one_digest_everywhere() {
         approvals_dir.is_dir(),
         "approve stores its approval locally"
     );
-    std::fs::remove_dir_all(&approvals_dir).unwrap();
+    let o = p.shipline(&["approvals", "list", "prod", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let approval_id = listed["approvals"][0]["id"].as_str().unwrap().to_string();
+    let saved = p.root().join("approvals-saved");
+    std::fs::rename(&approvals_dir, &saved).unwrap();
     let env_before = std::fs::read(p.root().join(".env.prod")).unwrap();
     let deploy = |extra: &[&str]| {
         let mut args = vec![
@@ -470,11 +474,44 @@ fn dev_then_main_approve_prod_with_one_digest_everywhere() {
         stderr(&o)
     );
     assert!(
-        stderr(&o).contains("1 approval(s) attached in the registry"),
+        stderr(&o).contains("1 approval(s) and 0 revocation(s) attached in the registry"),
         "{}",
         stderr(&o)
     );
     assert_eq!(p.env_value(".env.prod"), prod_tag);
+
+    // a revocation attached in the registry reaches that host too
+    std::fs::rename(&saved, &approvals_dir).unwrap();
+    let o = p.shipline(&[
+        "approvals",
+        "revoke",
+        "prod",
+        &approval_id,
+        "--reason",
+        "e2e: wrong build",
+        "--by",
+        "carol@example.com",
+        "--push",
+        "--insecure-registry",
+        &p.host,
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "revoke --push: {}", stderr(&o));
+    let revoked: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(revoked["artifact"].as_str().unwrap().starts_with("sha256:"));
+    std::fs::remove_dir_all(&approvals_dir).unwrap();
+    let o = deploy(&[]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "revoked in the registry: refused\n{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("1 approval(s) and 1 revocation(s)") && stderr(&o).contains("revoked"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -62,7 +62,7 @@ mod storage;
 mod verify;
 
 pub use error::ApprovalError;
-pub use oci::{fetch_approvals, push_approval};
+pub use oci::{fetch_approvals, fetch_remote, push_approval, push_revocation, RemoteApprovals};
 pub use record::{
     approval_id, scan_verdict_hash, validate_digest, Approval, ApprovalRequest, APPROVAL_VERSION,
 };
@@ -106,6 +106,26 @@ pub fn check_for_deploy<F>(
 where
     F: FnOnce() -> Result<Vec<SignedApproval>, ApprovalError>,
 {
+    check_for_deploy_remote(store, env, digest, now, || {
+        remote().map(|approvals| RemoteApprovals {
+            approvals,
+            revocations: Vec::new(),
+        })
+    })
+}
+
+/// [`check_for_deploy`] with what [`fetch_remote`] read from the registry: its approvals are
+/// candidates and its revocations apply on top of the local revocation list.
+pub fn check_for_deploy_remote<F>(
+    store: &Store,
+    env: &Environment,
+    digest: &str,
+    now: DateTime<Utc>,
+    remote: F,
+) -> Result<ApprovalDecision, ApprovalError>
+where
+    F: FnOnce() -> Result<RemoteApprovals, ApprovalError>,
+{
     validate_digest(digest)?;
     let policy = match (&env.approval, env.deploy) {
         (Some(policy), _) => policy,
@@ -126,8 +146,14 @@ where
     };
     let dir = ApprovalDir::in_store(store, &env.name);
     let mut candidates = dir.load_all()?;
-    candidates.extend(remote()?);
-    let revocations = dir.revocations()?;
+    let fetched = remote()?;
+    candidates.extend(fetched.approvals);
+    let mut revocations = dir.revocations()?;
+    for r in fetched.revocations {
+        if revocations.find(&r.id).is_none() {
+            revocations.revoked.push(r);
+        }
+    }
     verify_approvals(
         VerifyContext {
             policy,

@@ -662,11 +662,11 @@ async fn promote(s: &Shared, ctx: &StageContext) -> Result<StageOutput, StageErr
 async fn remote_approvals(
     s: &Shared,
     digest: &str,
-) -> Result<Vec<crate::approval::SignedApproval>, StageError> {
+) -> Result<crate::approval::RemoteApprovals, StageError> {
     match &s.destination {
-        Destination::Embedded { .. } => Ok(Vec::new()),
+        Destination::Embedded { .. } => Ok(Default::default()),
         Destination::Remote { repository } => {
-            crate::approval::fetch_approvals(&s.opts.client, repository, digest)
+            crate::approval::fetch_remote(&s.opts.client, repository, digest)
                 .await
                 .map_err(|e| StageError::tool(chain(&e)))
         }
@@ -685,7 +685,7 @@ async fn approve(s: &Shared, _ctx: &StageContext) -> Result<StageOutput, StageEr
         .clone()
         .ok_or_else(|| StageError::failed("no digest: the image was not pushed"))?;
     let remote = remote_approvals(s, &digest).await?;
-    match crate::approval::check_for_deploy(&s.store, env, &digest, chrono::Utc::now(), || {
+    match crate::approval::check_for_deploy_remote(&s.store, env, &digest, chrono::Utc::now(), || {
         Ok(remote)
     }) {
         Ok(decision) => {
@@ -743,7 +743,7 @@ async fn deploy(s: &Shared, ctx: &StageContext, env_name: &str) -> Result<StageO
         .ok_or_else(|| StageError::failed(format!("unknown environment {env_name}")))?;
     let remote = match (&digest, env.deploy) {
         (Some(d), DeployMode::Approval) => remote_approvals(s, d).await?,
-        _ => Vec::new(),
+        _ => Default::default(),
     };
     let store = s.store.clone();
     let expected_id = image.image_id.clone();
@@ -762,9 +762,13 @@ async fn deploy(s: &Shared, ctx: &StageContext, env_name: &str) -> Result<StageO
                 .as_deref()
                 .ok_or("an approval environment deploys by digest only")?;
             let remote = remote.clone();
-            crate::approval::check_for_deploy(&store, &env, d, chrono::Utc::now(), move || {
-                Ok(remote)
-            })
+            crate::approval::check_for_deploy_remote(
+                &store,
+                &env,
+                d,
+                chrono::Utc::now(),
+                move || Ok(remote),
+            )
             .map_err(|e| chain(&e))?;
         }
         Ok(())

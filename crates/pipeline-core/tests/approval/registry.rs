@@ -165,4 +165,44 @@ async fn an_approval_attached_in_the_registry_is_found_and_verified_by_digest() 
         Err(ApprovalError::Refused(r)) => assert_eq!(r.check, Check::Revoked),
         other => panic!("expected revoked, got {other:?}"),
     }
+
+    // A revocation attached in the registry reaches a deploy host with an empty store.
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let host_store = shipline_core::store::Store::open(fresh.path()).expect("store");
+    let remote = shipline_core::approval::fetch_remote(&client, &repository, &digest)
+        .await
+        .expect("fetch remote");
+    assert_eq!((remote.approvals.len(), remote.revocations.len()), (1, 0));
+    shipline_core::approval::check_for_deploy_remote(&host_store, &env, &digest, now, || {
+        Ok(remote)
+    })
+    .expect("approved before the revocation is attached");
+    let revocation = shipline_core::approval::Revocation {
+        id: signed.id(),
+        revoked_by: "carol@example.com".into(),
+        revoked_at: now,
+        reason: Some("wrong build".into()),
+    };
+    shipline_core::approval::push_revocation(&client, &repository, &digest, &revocation)
+        .await
+        .expect("push revocation");
+    let remote = shipline_core::approval::fetch_remote(&client, &repository, &digest)
+        .await
+        .expect("fetch remote");
+    assert_eq!(remote.revocations, vec![revocation]);
+    assert_eq!(remote.approvals.len(), 1, "the approval itself stays");
+    match shipline_core::approval::check_for_deploy_remote(&host_store, &env, &digest, now, || {
+        Ok(remote)
+    }) {
+        Err(ApprovalError::Refused(r)) => assert_eq!(r.check, Check::Revoked),
+        other => panic!("expected revoked from the registry, got {other:?}"),
+    }
+    // fetch_approvals (approvals only) is unaffected by revocation artifacts
+    assert_eq!(
+        fetch_approvals(&client, &repository, &digest)
+            .await
+            .expect("fetch")
+            .len(),
+        1
+    );
 }
