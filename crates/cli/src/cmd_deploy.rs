@@ -105,7 +105,7 @@ fn finish(report: &DeployReport, json: bool, global: &Global) -> anyhow::Result<
 
 /// Arguments of `shipline deploy`.
 #[derive(Debug, clap::Args)]
-#[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["tag", "digest"]))]
+#[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["tag", "digest", "run"]))]
 pub struct DeployArgs {
     /// The environment (a key of `[environments]`).
     pub env: String,
@@ -116,6 +116,10 @@ pub struct DeployArgs {
     /// of the repository carrying this digest is deployed.
     #[arg(long)]
     pub digest: Option<String>,
+    /// Continue the stopped `shipline run` RUN_ID that deploys to this environment (the same
+    /// as `shipline run --resume RUN_ID`: its approval gate and deploy stages run again).
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["tag", "digest"])]
+    pub run: Option<String>,
     #[command(flatten)]
     pub config: ConfigArg,
     /// Wait this long for another deploy of the environment (e.g. `5m`).
@@ -141,6 +145,9 @@ pub struct DeployArgs {
 /// meet its policy for that digest (checked under the deploy lock).
 pub fn deploy(args: DeployArgs, global: &Global) -> anyhow::Result<i32> {
     let cfg = args.config.load()?;
+    if let Some(run_id) = &args.run {
+        return resume_run(&cfg, &args.env, args.resume_args(run_id), global);
+    }
     let target = target(&args.config, &args.env)?;
     let env = cfg
         .environment(&args.env)
@@ -203,6 +210,52 @@ pub fn deploy(args: DeployArgs, global: &Global) -> anyhow::Result<i32> {
             .map_err(deploy_error)?;
         finish(&report, args.json, global)
     })
+}
+
+impl DeployArgs {
+    /// The `shipline run --resume RUN_ID` this deploy stands for.
+    fn resume_args(&self, run_id: &str) -> crate::cmd_pipeline::RunArgs {
+        crate::cmd_pipeline::RunArgs {
+            branch: None,
+            local: false,
+            resume: Some(run_id.to_string()),
+            commit: None,
+            registry: self.registry.clone(),
+            config: self.config.clone(),
+            json: self.json,
+        }
+    }
+}
+
+/// `deploy ENV --run RUN_ID`: resumes that run after checking it deploys to ENV.
+fn resume_run(
+    cfg: &shipline_core::config::Config,
+    env: &str,
+    args: crate::cmd_pipeline::RunArgs,
+    global: &Global,
+) -> anyhow::Result<i32> {
+    let id = args.resume.clone().unwrap_or_default();
+    let store = shipline_core::store::Store::open(&cfg.store_dir)
+        .map_err(|e| CliError::tool(e.to_string()))?;
+    let record = store.load_run(&id).map_err(|e| {
+        CliError::usage(format!(
+            "{e}; `shipline runs` lists the runs of this project"
+        ))
+    })?;
+    match record.environment.as_deref() {
+        Some(e) if e == env => {}
+        Some(e) => {
+            return Err(CliError::usage(format!(
+                "run {id} deploys to {e}, not {env}: `shipline deploy {e} --run {id}`"
+            )))
+        }
+        None => {
+            return Err(CliError::usage(format!(
+                "run {id} deploys nowhere (a local run); nothing to continue"
+            )))
+        }
+    }
+    crate::cmd_pipeline::run(args, global)
 }
 
 /// What the registry says about the image being deployed by digest.

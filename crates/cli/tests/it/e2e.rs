@@ -389,7 +389,17 @@ fn dev_then_main_approve_prod_with_one_digest_everywhere() {
         &p.host,
     ]);
     assert_eq!(o.status.code(), Some(0), "approve failed: {}", stderr(&o));
-    let (code, resumed, o) = p.run(&["run", "--resume", &run_id]);
+    // `deploy ENV --run RUN_ID` is `run --resume RUN_ID` for the run that deploys to ENV
+    let o = p.shipline(&["deploy", "dev", "--run", &run_id]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "deploys to prod, not dev: `shipline deploy prod --run {run_id}`"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let (code, resumed, o) = p.run(&["deploy", "prod", "--run", &run_id]);
     assert_eq!(code, 0, "resume failed:\n{}", stderr(&o));
     assert_eq!(resumed["status"], "succeeded");
     assert_eq!(resumed["id"], main["id"]);

@@ -1,5 +1,6 @@
 //! Running inside GitHub Actions: `$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY` and annotations.
 
+use shipline_scanners::render::{escape_data, escape_property};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -118,16 +119,6 @@ pub fn annotation(
         format!(" {}", props.join(","))
     };
     format!("::{cmd}{props}::{}", escape_data(message))
-}
-
-fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-fn escape_property(s: &str) -> String {
-    escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// Truncates markdown to [`STEP_SUMMARY_LIMIT`] on a character boundary, with a note.

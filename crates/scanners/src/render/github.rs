@@ -6,13 +6,16 @@ use crate::finding::Severity;
 use crate::gate::{State, Verdict};
 use crate::report::{ScanReport, ScannerState};
 
-fn escape_data(s: &str) -> String {
+/// Escapes the message of a workflow command (`::error ...::MESSAGE`) as the runner expects.
+pub fn escape_data(s: &str) -> String {
     s.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
 
-fn escape_prop(s: &str) -> String {
+/// Escapes a property value of a workflow command (`file=`, `title=`): as [`escape_data`],
+/// plus `:` and `,`.
+pub fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
@@ -25,7 +28,7 @@ pub fn render_github(report: &ScanReport, verdict: &Verdict) -> String {
         let _ = writeln!(
             out,
             "::error title={}::{}",
-            escape_prop("shipline scan"),
+            escape_property("shipline scan"),
             escape_data(p)
         );
     }
@@ -37,7 +40,7 @@ pub fn render_github(report: &ScanReport, verdict: &Verdict) -> String {
         let _ = writeln!(
             out,
             "::warning title={}::{}",
-            escape_prop(&format!("scanner {} skipped", s.name)),
+            escape_property(&format!("scanner {} skipped", s.name)),
             escape_data(s.message.as_deref().unwrap_or("skipped"))
         );
     }
@@ -45,7 +48,7 @@ pub fn render_github(report: &ScanReport, verdict: &Verdict) -> String {
         let _ = writeln!(
             out,
             "::warning title={}::{}",
-            escape_prop(&format!("expired ignore {}", e.ignore)),
+            escape_property(&format!("expired ignore {}", e.ignore)),
             escape_data(&format!(
                 "the ignore for {} expired on {} and no longer applies ({} finding(s)); reason was: {}",
                 e.ignore, e.expired, e.findings, e.reason
@@ -62,7 +65,7 @@ pub fn render_github(report: &ScanReport, verdict: &Verdict) -> String {
         };
         let mut props = Vec::new();
         if let Some(p) = &f.location.path {
-            props.push(format!("file={}", escape_prop(p)));
+            props.push(format!("file={}", escape_property(p)));
             if let Some(l) = f.location.start_line {
                 props.push(format!("line={l}"));
                 if let Some(e) = f.location.end_line.filter(|e| *e > l) {
@@ -72,7 +75,7 @@ pub fn render_github(report: &ScanReport, verdict: &Verdict) -> String {
         }
         props.push(format!(
             "title={}",
-            escape_prop(&format!(
+            escape_property(&format!(
                 "{} {} ({})",
                 super::sev_upper(f.severity),
                 f.rule_id,

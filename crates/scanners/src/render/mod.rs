@@ -9,7 +9,7 @@ mod markdown;
 mod sarif;
 mod table;
 
-pub use github::render_github;
+pub use github::{escape_data, escape_property, render_github};
 pub use json::{render_json, JSON_VERSION};
 pub use markdown::{render_markdown, render_markdown_capped, MARKDOWN_LIMIT};
 pub use sarif::{render_sarif, sarif_log, SARIF_RESULT_CAP};
