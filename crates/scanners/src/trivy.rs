@@ -1,7 +1,10 @@
 //! Trivy: run `trivy image|fs ... --format json` or ingest its JSON report (SchemaVersion 2).
 //!
 //! The parser streams: every `Vulnerabilities` entry becomes a [`Finding`] as soon as it is
-//! read, so a 100,000-vulnerability report never exists twice in memory.
+//! read, so a 100,000-vulnerability report never exists twice in memory. Reports are read a
+//! large block at a time and each vulnerability is parsed straight from the block (see
+//! `splice`); anything that path does not accept is parsed again by the plain serde_json
+//! reader, whose result (or error message) is the answer.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -13,6 +16,8 @@ use serde::Deserialize;
 use crate::finding::{stable_id, Finding, FindingKind, Location, Package, Severity, Suppression};
 use crate::process::{self, ProcessSpec};
 use crate::report::{ScanError, ScannerRun};
+
+mod splice;
 
 /// The Trivy report schema version this adapter understands.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -207,24 +212,40 @@ pub fn log_errors(stderr: &str) -> Vec<String> {
         .collect()
 }
 
-/// Reads a Trivy JSON report file, streaming it: memory holds the findings, never the whole
-/// file.
+/// Reads a Trivy JSON report file, streaming it: memory holds the findings and one block of
+/// the file, never the whole file.
 pub fn ingest_file(path: &std::path::Path) -> ScannerRun {
     let name = path.display().to_string();
+    let fast = std::fs::File::open(path)
+        .ok()
+        .and_then(|f| splice::parse(f, splice::BLOCK));
+    let res = match fast {
+        Some(report) => finish(report, &name),
+        None => ingest_file_slow(path, &name),
+    };
+    match res {
+        Ok(r) => r.with_source(name),
+        Err(e) => ScannerRun::failed("trivy", &e).with_source(name),
+    }
+}
+
+/// The reference reader (`serde_json::from_reader`): used when the fast path gives up, so it
+/// decides every error message.
+fn ingest_file_slow(path: &std::path::Path, name: &str) -> Result<ScannerRun, ScanError> {
     let open = || {
         std::fs::File::open(path)
             .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
             .map_err(|source| ScanError::Read {
-                path: name.clone(),
+                path: name.to_string(),
                 source,
             })
     };
-    let res = open().and_then(|mut r| {
+    open().and_then(|mut r| {
         use std::io::BufRead;
         // Empty or blank file: say so rather than "EOF while parsing".
         loop {
             let buf = r.fill_buf().map_err(|source| ScanError::Read {
-                path: name.clone(),
+                path: name.to_string(),
                 source,
             })?;
             if buf.is_empty() {
@@ -242,34 +263,33 @@ pub fn ingest_file(path: &std::path::Path) -> ScannerRun {
             }
         }
         match serde_json::from_reader::<_, RawReport>(r) {
-            Ok(report) => finish(report, &name),
+            Ok(report) => finish(report, name),
             Err(source) => {
                 let schema = open()
                     .ok()
                     .and_then(|r| serde_json::from_reader::<_, SchemaOnly>(r).ok());
                 match schema {
                     Some(v) if v.schema_version != Some(SCHEMA_VERSION) => {
-                        Err(schema_error(v.schema_version, &name))
+                        Err(schema_error(v.schema_version, name))
                     }
                     _ => Err(ScanError::Json {
                         tool: "trivy".into(),
-                        source_name: name.clone(),
+                        source_name: name.to_string(),
                         source,
                     }),
                 }
             }
         }
-    });
-    match res {
-        Ok(r) => r.with_source(name),
-        Err(e) => ScannerRun::failed("trivy", &e).with_source(name),
-    }
+    })
 }
 
 /// Parses a Trivy JSON report (SchemaVersion 2) into findings.
 ///
 /// `source_name` names where the bytes came from, for messages.
 pub fn parse(bytes: &[u8], source_name: &str) -> Result<ScannerRun, ScanError> {
+    if let Some(report) = splice::parse(bytes, splice::BLOCK) {
+        return finish(report, source_name);
+    }
     let report: RawReport = match serde_json::from_slice(bytes) {
         Ok(r) => r,
         Err(source) => {
@@ -884,6 +904,52 @@ where
     }
 }
 
+/// Converts a `Vulnerabilities` array into findings as it is read. In a skeleton parsed by the
+/// fast path (see `splice`) the array is an integer: the index of the findings already read.
+struct VulnSeed<'a>(&'a mut Vec<Finding>);
+
+impl<'de> DeserializeSeed<'de> for VulnSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for VulnSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array or null")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<(), E> {
+        match splice::Spliced::take(n) {
+            Ok(mut found) => {
+                if self.0.is_empty() {
+                    *self.0 = found;
+                } else {
+                    self.0.append(&mut found);
+                }
+                Ok(())
+            }
+            Err(()) => Err(E::invalid_type(de::Unexpected::Unsigned(n), &self)),
+        }
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if let Some(n) = seq.size_hint() {
+            self.0.reserve(n);
+        }
+        while let Some(v) = seq.next_element::<RawVuln>()? {
+            self.0.push(vuln_finding(v));
+        }
+        Ok(())
+    }
+}
+
 impl<'de> Visitor<'de> for ResultVisitor {
     type Value = ParsedResult;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -903,11 +969,7 @@ impl<'de> Visitor<'de> for ResultVisitor {
             match key {
                 ResultKey::Target => target = map.next_value()?,
                 ResultKey::Class => class = map.next_value()?,
-                ResultKey::Vulnerabilities => map.next_value_seed(SeqSeed {
-                    out: &mut findings,
-                    convert: |v: RawVuln| Some(vuln_finding(v)),
-                    raw: std::marker::PhantomData,
-                })?,
+                ResultKey::Vulnerabilities => map.next_value_seed(VulnSeed(&mut findings))?,
                 ResultKey::Misconfigurations => map.next_value_seed(SeqSeed {
                     out: &mut misconfs,
                     convert: Some,
