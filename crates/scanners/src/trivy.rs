@@ -6,6 +6,7 @@
 //! `splice`); anything that path does not accept is parsed again by the plain serde_json
 //! reader, whose result (or error message) is the answer.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -361,7 +362,10 @@ pub fn artifact_repository(artifact: &str, artifact_type: Option<&str>) -> Strin
 
 /// A package URL without its version, qualifiers or subpath.
 pub fn purl_without_version(purl: &str) -> &str {
-    let end = purl.find(['@', '?', '#']).unwrap_or(purl.len());
+    let end = purl
+        .bytes()
+        .position(|b| matches!(b, b'@' | b'?' | b'#'))
+        .unwrap_or(purl.len());
     &purl[..end]
 }
 
@@ -380,20 +384,16 @@ pub fn canonical_check_id(id: &str) -> String {
 fn identity(f: &Finding, repo: &str) -> String {
     match f.kind {
         FindingKind::Vulnerability | FindingKind::License => {
-            let pkg = f
-                .package
-                .as_ref()
-                .map(|p| {
-                    p.purl
-                        .as_deref()
-                        .map_or_else(|| p.name.clone(), |u| purl_without_version(u).to_string())
-                })
-                .unwrap_or_default();
+            let pkg = f.package.as_ref().map_or("", |p| {
+                p.purl
+                    .as_deref()
+                    .map_or(p.name.as_str(), purl_without_version)
+            });
             stable_id(&[
                 "trivy",
                 kind_str(f.kind),
                 &f.rule_id,
-                &pkg,
+                pkg,
                 f.location.path.as_deref().unwrap_or(""),
                 repo,
             ])
@@ -481,6 +481,95 @@ struct CvssEntry {
     v40: Option<f64>,
 }
 
+/// Trivy's `CVSS` object (`{"nvd": {"V3Score": 9.8, ...}, "redhat": {...}}`) reduced to the
+/// highest score of any source, each source counting its newest CVSS version. It reads like a
+/// map of sources (a later duplicate source replaces the earlier one, sources are folded in
+/// key order) without allocating for the usual handful of sources.
+#[derive(Default)]
+struct Cvss {
+    max: Option<f64>,
+}
+
+/// Sources kept inline before spilling to the heap.
+const CVSS_INLINE: usize = 8;
+
+impl<'de> Deserialize<'de> for Cvss {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(CvssVisitor)
+    }
+}
+
+struct CvssVisitor;
+
+impl<'de> Visitor<'de> for CvssVisitor {
+    type Value = Cvss;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Cvss, A::Error> {
+        type Entry<'a> = (Cow<'a, str>, Option<f64>);
+        let mut inline: [Entry<'de>; CVSS_INLINE] = Default::default();
+        let mut n = 0;
+        let mut spill: Vec<Entry<'de>> = Vec::new();
+        while let Some(CowKey(key)) = map.next_key()? {
+            let entry: CvssEntry = map.next_value()?;
+            let score = entry.v40.or(entry.v3).or(entry.v2);
+            if let Some(e) = inline[..n]
+                .iter_mut()
+                .chain(spill.iter_mut())
+                .find(|e| e.0 == key)
+            {
+                e.1 = score;
+            } else if n < CVSS_INLINE {
+                inline[n] = (key, score);
+                n += 1;
+            } else {
+                spill.push((key, score));
+            }
+        }
+        let fold = |entries: &mut [Entry<'de>]| {
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            entries
+                .iter()
+                .filter_map(|e| e.1)
+                .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+        };
+        let max = if spill.is_empty() {
+            fold(&mut inline[..n])
+        } else {
+            let mut all: Vec<Entry<'de>> = inline.into_iter().take(n).collect();
+            all.append(&mut spill);
+            fold(&mut all)
+        };
+        Ok(Cvss { max })
+    }
+}
+
+/// A map key, borrowed from the input when it has no escapes.
+struct CowKey<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for CowKey<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowKey<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<CowKey<'de>, E> {
+                Ok(CowKey(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<CowKey<'de>, E> {
+                Ok(CowKey(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<CowKey<'de>, E> {
+                Ok(CowKey(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 #[derive(Deserialize)]
 struct RawVuln {
     #[serde(rename = "VulnerabilityID")]
@@ -508,7 +597,7 @@ struct RawVuln {
     #[serde(rename = "CweIDs", default)]
     cwe: Vec<String>,
     #[serde(rename = "CVSS", default)]
-    cvss: std::collections::BTreeMap<String, CvssEntry>,
+    cvss: Cvss,
     #[serde(rename = "PrimaryURL")]
     primary_url: Option<String>,
     #[serde(rename = "References", default)]
@@ -602,18 +691,19 @@ fn opt_nonempty(s: Option<String>) -> Option<String> {
 }
 
 fn vuln_finding(v: RawVuln) -> Finding {
-    let cvss = v
-        .cvss
-        .values()
-        .filter_map(|c| c.v40.or(c.v3).or(c.v2))
-        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
-    let mut references = Vec::with_capacity(v.references.len() + 1);
+    let cvss = v.cvss.max;
+    // The primary URL first, then the references; first occurrences only.
+    let mut references = v.references;
     if let Some(u) = opt_nonempty(v.primary_url) {
-        references.push(u);
+        references.reserve_exact(1);
+        references.insert(0, u);
     }
-    for r in v.references {
-        if !references.contains(&r) {
-            references.push(r);
+    let mut i = 1;
+    while i < references.len() {
+        if references[..i].contains(&references[i]) {
+            references.remove(i);
+        } else {
+            i += 1;
         }
     }
     let fixed = opt_nonempty(v.fixed);
@@ -1071,6 +1161,49 @@ mod tests {
     fn stderr_error_lines() {
         let log = "2024-01-01T00:00:00Z\tINFO\tok\n2024-01-01T00:00:00Z\tERROR\tboom\nFATAL bad\n";
         assert_eq!(log_errors(log).len(), 2);
+    }
+
+    #[test]
+    fn cvss_is_the_max_over_a_map_of_sources() {
+        let docs = [
+            r#"{}"#,
+            r#"{"nvd":{"V3Score":9.8,"V2Score":10},"redhat":{"V3Score":5.9}}"#,
+            r#"{"nvd":{"V2Score":7.5},"ghsa":{"V40Score":6.1,"V3Score":9}}"#,
+            r#"{"nvd":{"V3Score":9.8},"redhat":{"V3Score":5.9},"nvd":{"V3Score":1.0}}"#,
+            r#"{"a":{},"b":{"V3Vector":"x"}}"#,
+            r#"{"a":{"V3Score":0.0},"b":{"V3Score":-0.0},"c":{}}"#,
+            r#"{"b":{"V3Score":-0.0},"a":{"V3Score":0.0}}"#,
+            r#"{"s1":{"V3Score":1},"s2":{"V3Score":2},"s3":{"V3Score":3},"s4":{"V3Score":4},
+                "s5":{"V3Score":5},"s6":{"V3Score":6},"s7":{"V3Score":7},"s8":{"V3Score":8},
+                "s9":{"V3Score":9},"s10":{"V3Score":10},"s1":{"V3Score":0.5},"s\u0039":{"V3Score":1}}"#,
+        ];
+        for d in docs {
+            let old: std::collections::BTreeMap<String, CvssEntry> =
+                serde_json::from_str(d).expect("map");
+            let expected = old
+                .values()
+                .filter_map(|c| c.v40.or(c.v3).or(c.v2))
+                .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+            let got: Cvss = serde_json::from_str(d).expect("cvss");
+            let from_reader: Cvss = serde_json::from_reader(d.as_bytes()).expect("cvss");
+            let bits = |x: Option<f64>| x.map(f64::to_bits);
+            assert_eq!(bits(got.max), bits(expected), "{d}");
+            assert_eq!(bits(from_reader.max), bits(expected), "{d}");
+        }
+        for bad in [
+            r#"null"#,
+            r#"[]"#,
+            r#"{"nvd":1}"#,
+            r#"{"nvd":{"V3Score":"x"}}"#,
+        ] {
+            let old = serde_json::from_str::<std::collections::BTreeMap<String, CvssEntry>>(bad)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            let new = serde_json::from_str::<Cvss>(bad)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            assert_eq!(new, old, "{bad}");
+        }
     }
 
     #[test]
