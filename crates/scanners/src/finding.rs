@@ -163,5 +163,30 @@ pub fn stable_id(parts: &[&str]) -> String {
         h.update(p.as_bytes());
         h.update([0u8]);
     }
-    hex::encode(&h.finalize()[..8])
+    let digest = h.finalize();
+    let mut id = String::with_capacity(16);
+    for b in &digest[..8] {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    id
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_id_is_the_hex_of_the_first_8_digest_bytes() {
+        for parts in [&[][..], &["trivy"], &["a", "", "b\u{e9}"], &["x"; 40]] {
+            let mut h = Sha256::new();
+            for p in parts {
+                h.update(p.as_bytes());
+                h.update([0u8]);
+            }
+            assert_eq!(stable_id(parts), hex::encode(&h.finalize()[..8]));
+        }
+    }
 }

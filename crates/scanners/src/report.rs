@@ -133,13 +133,17 @@ impl ScanReport {
     /// Adds one scanner's run.
     pub fn add(&mut self, run: ScannerRun) {
         self.scanners.push(run.status);
-        self.findings.extend(run.findings);
+        if self.findings.is_empty() {
+            self.findings = run.findings;
+        } else {
+            self.findings.extend(run.findings);
+        }
     }
 
     /// Sorts findings deterministically: severity (most severe first), tool, kind, rule,
     /// path, line, id.
     pub fn sort(&mut self) {
-        self.findings.sort_by(finding_order);
+        sort_findings(&mut self.findings);
     }
 
     /// Number of findings per severity (suppressed ones included).
@@ -180,6 +184,119 @@ pub fn finding_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
             pa.cmp(&pb)
         })
         .then_with(|| a.id.cmp(&b.id))
+}
+
+/// Sorts `findings` by [`finding_order`] (stable), as `findings.sort_by(finding_order)` would.
+///
+/// Comparing findings directly chases two heap pointers per string per comparison; this sorts
+/// small keys instead (severity, kind and inline prefixes of tool and rule id), falls back to
+/// [`finding_order`] only when the keys cannot decide, then moves every finding once.
+pub fn sort_findings(findings: &mut [Finding]) {
+    let Ok(n) = u32::try_from(findings.len()) else {
+        findings.sort_by(finding_order);
+        return;
+    };
+    let mut keys: Vec<SortKey> = findings
+        .iter()
+        .zip(0..n)
+        .map(|(f, i)| SortKey::new(f, i))
+        .collect();
+    keys.sort_by(|a, b| {
+        a.quick_cmp(b).unwrap_or_else(|| {
+            finding_order(&findings[a.index as usize], &findings[b.index as usize])
+        })
+    });
+    // Apply the permutation in place: position i receives the finding at keys[i].index.
+    let mut from: Vec<u32> = keys.into_iter().map(|k| k.index).collect();
+    for start in 0..from.len() {
+        let mut cur = start;
+        loop {
+            let next = from[cur] as usize;
+            from[cur] = u32::try_from(cur).unwrap_or(u32::MAX);
+            if next == start || next == cur {
+                break;
+            }
+            findings.swap(cur, next);
+            cur = next;
+        }
+    }
+}
+
+/// The first bytes of a string, for comparisons that need not look at the heap.
+#[derive(Clone, Copy)]
+struct Prefix<const N: usize> {
+    bytes: [u8; N],
+    len: u8,
+    truncated: bool,
+}
+
+impl<const N: usize> Prefix<N> {
+    fn new(s: &str) -> Self {
+        let s = s.as_bytes();
+        let len = s.len().min(N);
+        let mut bytes = [0u8; N];
+        bytes[..len].copy_from_slice(&s[..len]);
+        Prefix {
+            bytes,
+            len: u8::try_from(len).unwrap_or(u8::MAX),
+            truncated: s.len() > N,
+        }
+    }
+
+    /// The order of the full strings when the prefixes decide it; `None` when they do not
+    /// (equal prefixes, one of them cut).
+    fn cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        let a = &self.bytes[..usize::from(self.len)];
+        let b = &other.bytes[..usize::from(other.len)];
+        match a.cmp(b) {
+            std::cmp::Ordering::Equal if self.truncated || other.truncated => None,
+            // Unequal prefixes differ at a byte both have (the strings differ there too), or
+            // one is shorter and therefore not cut: the whole string is a prefix of the other.
+            o => Some(o),
+        }
+    }
+}
+
+/// What [`sort_findings`] sorts.
+struct SortKey {
+    severity: Severity,
+    kind: crate::finding::FindingKind,
+    tool: Prefix<8>,
+    rule: Prefix<22>,
+    index: u32,
+}
+
+impl SortKey {
+    fn new(f: &Finding, index: u32) -> SortKey {
+        SortKey {
+            severity: f.severity,
+            kind: f.kind,
+            tool: Prefix::new(&f.tool),
+            rule: Prefix::new(&f.rule_id),
+            index,
+        }
+    }
+
+    /// [`finding_order`] as far as the key knows it; `None` when it needs the findings.
+    fn quick_cmp(&self, other: &SortKey) -> Option<std::cmp::Ordering> {
+        use std::cmp::Ordering::Equal;
+        let o = other.severity.cmp(&self.severity);
+        if o != Equal {
+            return Some(o);
+        }
+        let o = self.tool.cmp(&other.tool)?;
+        if o != Equal {
+            return Some(o);
+        }
+        let o = self.kind.cmp(&other.kind);
+        if o != Equal {
+            return Some(o);
+        }
+        match self.rule.cmp(&other.rule)? {
+            Equal => None,
+            o => Some(o),
+        }
+    }
 }
 
 /// Why a scanner run or a report could not be turned into findings.
@@ -263,5 +380,73 @@ fn stderr_suffix(stderr: &str) -> String {
         String::new()
     } else {
         format!("; stderr: {}", stderr.trim())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{FindingKind, Location, Package};
+
+    fn finding(n: u64) -> Finding {
+        // A small deterministic generator: many ties, shared and cut prefixes.
+        let pick = |k: u64, m: u64| (n.wrapping_mul(2_654_435_761).rotate_left(k as u32) ^ n) % m;
+        let tools = ["trivy", "semgrep", "semgrep-pro-x", "semgrep-pro-y", "t"];
+        let rules = [
+            "CVE-2024-1",
+            "CVE-2024-10",
+            "CVE-2024-1000",
+            "python.lang.security.audit.a",
+            "python.lang.security.audit.b",
+            "python.lang.security.audit",
+            "",
+        ];
+        let kinds = [
+            FindingKind::Vulnerability,
+            FindingKind::Sast,
+            FindingKind::Secret,
+        ];
+        let sevs = SEVERITIES;
+        Finding {
+            id: format!("id{}", pick(3, 5)),
+            tool: tools[pick(5, tools.len() as u64) as usize].into(),
+            tool_version: None,
+            kind: kinds[pick(7, kinds.len() as u64) as usize],
+            rule_id: rules[pick(11, rules.len() as u64) as usize].into(),
+            aliases: Vec::new(),
+            title: String::new(),
+            message: format!("{n}"),
+            severity: sevs[pick(13, sevs.len() as u64) as usize],
+            tool_severity: None,
+            cvss: None,
+            cwe: Vec::new(),
+            owasp: Vec::new(),
+            location: Location {
+                path: (pick(17, 3) > 0).then(|| format!("p{}", pick(19, 3))),
+                start_line: (pick(23, 2) > 0).then(|| pick(29, 3) as u32),
+                ..Location::default()
+            },
+            package: (pick(31, 2) > 0).then(|| Package {
+                name: format!("pkg{}", pick(37, 3)),
+                ..Package::default()
+            }),
+            references: Vec::new(),
+            fix: None,
+            suppression: None,
+        }
+    }
+
+    #[test]
+    fn sort_findings_is_sort_by_finding_order() {
+        for len in [0usize, 1, 2, 3, 10, 100, 2000] {
+            let v: Vec<Finding> = (0..len as u64).map(finding).collect();
+            let mut expected = v.clone();
+            expected.sort_by(finding_order);
+            let mut got = v;
+            sort_findings(&mut got);
+            // `message` is unique: equal messages mean the very same order, ties included.
+            let msgs = |v: &[Finding]| v.iter().map(|f| f.message.clone()).collect::<Vec<_>>();
+            assert_eq!(msgs(&got), msgs(&expected), "len {len}");
+        }
     }
 }

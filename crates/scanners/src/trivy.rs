@@ -1,8 +1,12 @@
 //! Trivy: run `trivy image|fs ... --format json` or ingest its JSON report (SchemaVersion 2).
 //!
 //! The parser streams: every `Vulnerabilities` entry becomes a [`Finding`] as soon as it is
-//! read, so a 100,000-vulnerability report never exists twice in memory.
+//! read, so a 100,000-vulnerability report never exists twice in memory. Reports are read a
+//! large block at a time and each vulnerability is parsed straight from the block (see
+//! `splice`); anything that path does not accept is parsed again by the plain serde_json
+//! reader, whose result (or error message) is the answer.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,6 +17,8 @@ use serde::Deserialize;
 use crate::finding::{stable_id, Finding, FindingKind, Location, Package, Severity, Suppression};
 use crate::process::{self, ProcessSpec};
 use crate::report::{ScanError, ScannerRun};
+
+mod splice;
 
 /// The Trivy report schema version this adapter understands.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -207,24 +213,40 @@ pub fn log_errors(stderr: &str) -> Vec<String> {
         .collect()
 }
 
-/// Reads a Trivy JSON report file, streaming it: memory holds the findings, never the whole
-/// file.
+/// Reads a Trivy JSON report file, streaming it: memory holds the findings and one block of
+/// the file, never the whole file.
 pub fn ingest_file(path: &std::path::Path) -> ScannerRun {
     let name = path.display().to_string();
+    let fast = std::fs::File::open(path)
+        .ok()
+        .and_then(|f| splice::parse(f, splice::BLOCK));
+    let res = match fast {
+        Some(report) => finish(report, &name),
+        None => ingest_file_slow(path, &name),
+    };
+    match res {
+        Ok(r) => r.with_source(name),
+        Err(e) => ScannerRun::failed("trivy", &e).with_source(name),
+    }
+}
+
+/// The reference reader (`serde_json::from_reader`): used when the fast path gives up, so it
+/// decides every error message.
+fn ingest_file_slow(path: &std::path::Path, name: &str) -> Result<ScannerRun, ScanError> {
     let open = || {
         std::fs::File::open(path)
             .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
             .map_err(|source| ScanError::Read {
-                path: name.clone(),
+                path: name.to_string(),
                 source,
             })
     };
-    let res = open().and_then(|mut r| {
+    open().and_then(|mut r| {
         use std::io::BufRead;
         // Empty or blank file: say so rather than "EOF while parsing".
         loop {
             let buf = r.fill_buf().map_err(|source| ScanError::Read {
-                path: name.clone(),
+                path: name.to_string(),
                 source,
             })?;
             if buf.is_empty() {
@@ -242,34 +264,33 @@ pub fn ingest_file(path: &std::path::Path) -> ScannerRun {
             }
         }
         match serde_json::from_reader::<_, RawReport>(r) {
-            Ok(report) => finish(report, &name),
+            Ok(report) => finish(report, name),
             Err(source) => {
                 let schema = open()
                     .ok()
                     .and_then(|r| serde_json::from_reader::<_, SchemaOnly>(r).ok());
                 match schema {
                     Some(v) if v.schema_version != Some(SCHEMA_VERSION) => {
-                        Err(schema_error(v.schema_version, &name))
+                        Err(schema_error(v.schema_version, name))
                     }
                     _ => Err(ScanError::Json {
                         tool: "trivy".into(),
-                        source_name: name.clone(),
+                        source_name: name.to_string(),
                         source,
                     }),
                 }
             }
         }
-    });
-    match res {
-        Ok(r) => r.with_source(name),
-        Err(e) => ScannerRun::failed("trivy", &e).with_source(name),
-    }
+    })
 }
 
 /// Parses a Trivy JSON report (SchemaVersion 2) into findings.
 ///
 /// `source_name` names where the bytes came from, for messages.
 pub fn parse(bytes: &[u8], source_name: &str) -> Result<ScannerRun, ScanError> {
+    if let Some(report) = splice::parse(bytes, splice::BLOCK) {
+        return finish(report, source_name);
+    }
     let report: RawReport = match serde_json::from_slice(bytes) {
         Ok(r) => r,
         Err(source) => {
@@ -341,7 +362,10 @@ pub fn artifact_repository(artifact: &str, artifact_type: Option<&str>) -> Strin
 
 /// A package URL without its version, qualifiers or subpath.
 pub fn purl_without_version(purl: &str) -> &str {
-    let end = purl.find(['@', '?', '#']).unwrap_or(purl.len());
+    let end = purl
+        .bytes()
+        .position(|b| matches!(b, b'@' | b'?' | b'#'))
+        .unwrap_or(purl.len());
     &purl[..end]
 }
 
@@ -360,20 +384,16 @@ pub fn canonical_check_id(id: &str) -> String {
 fn identity(f: &Finding, repo: &str) -> String {
     match f.kind {
         FindingKind::Vulnerability | FindingKind::License => {
-            let pkg = f
-                .package
-                .as_ref()
-                .map(|p| {
-                    p.purl
-                        .as_deref()
-                        .map_or_else(|| p.name.clone(), |u| purl_without_version(u).to_string())
-                })
-                .unwrap_or_default();
+            let pkg = f.package.as_ref().map_or("", |p| {
+                p.purl
+                    .as_deref()
+                    .map_or(p.name.as_str(), purl_without_version)
+            });
             stable_id(&[
                 "trivy",
                 kind_str(f.kind),
                 &f.rule_id,
-                &pkg,
+                pkg,
                 f.location.path.as_deref().unwrap_or(""),
                 repo,
             ])
@@ -461,6 +481,95 @@ struct CvssEntry {
     v40: Option<f64>,
 }
 
+/// Trivy's `CVSS` object (`{"nvd": {"V3Score": 9.8, ...}, "redhat": {...}}`) reduced to the
+/// highest score of any source, each source counting its newest CVSS version. It reads like a
+/// map of sources (a later duplicate source replaces the earlier one, sources are folded in
+/// key order) without allocating for the usual handful of sources.
+#[derive(Default)]
+struct Cvss {
+    max: Option<f64>,
+}
+
+/// Sources kept inline before spilling to the heap.
+const CVSS_INLINE: usize = 8;
+
+impl<'de> Deserialize<'de> for Cvss {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(CvssVisitor)
+    }
+}
+
+struct CvssVisitor;
+
+impl<'de> Visitor<'de> for CvssVisitor {
+    type Value = Cvss;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Cvss, A::Error> {
+        type Entry<'a> = (Cow<'a, str>, Option<f64>);
+        let mut inline: [Entry<'de>; CVSS_INLINE] = Default::default();
+        let mut n = 0;
+        let mut spill: Vec<Entry<'de>> = Vec::new();
+        while let Some(CowKey(key)) = map.next_key()? {
+            let entry: CvssEntry = map.next_value()?;
+            let score = entry.v40.or(entry.v3).or(entry.v2);
+            if let Some(e) = inline[..n]
+                .iter_mut()
+                .chain(spill.iter_mut())
+                .find(|e| e.0 == key)
+            {
+                e.1 = score;
+            } else if n < CVSS_INLINE {
+                inline[n] = (key, score);
+                n += 1;
+            } else {
+                spill.push((key, score));
+            }
+        }
+        let fold = |entries: &mut [Entry<'de>]| {
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            entries
+                .iter()
+                .filter_map(|e| e.1)
+                .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+        };
+        let max = if spill.is_empty() {
+            fold(&mut inline[..n])
+        } else {
+            let mut all: Vec<Entry<'de>> = inline.into_iter().take(n).collect();
+            all.append(&mut spill);
+            fold(&mut all)
+        };
+        Ok(Cvss { max })
+    }
+}
+
+/// A map key, borrowed from the input when it has no escapes.
+struct CowKey<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for CowKey<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowKey<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<CowKey<'de>, E> {
+                Ok(CowKey(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<CowKey<'de>, E> {
+                Ok(CowKey(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<CowKey<'de>, E> {
+                Ok(CowKey(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 #[derive(Deserialize)]
 struct RawVuln {
     #[serde(rename = "VulnerabilityID")]
@@ -488,7 +597,7 @@ struct RawVuln {
     #[serde(rename = "CweIDs", default)]
     cwe: Vec<String>,
     #[serde(rename = "CVSS", default)]
-    cvss: std::collections::BTreeMap<String, CvssEntry>,
+    cvss: Cvss,
     #[serde(rename = "PrimaryURL")]
     primary_url: Option<String>,
     #[serde(rename = "References", default)]
@@ -582,18 +691,19 @@ fn opt_nonempty(s: Option<String>) -> Option<String> {
 }
 
 fn vuln_finding(v: RawVuln) -> Finding {
-    let cvss = v
-        .cvss
-        .values()
-        .filter_map(|c| c.v40.or(c.v3).or(c.v2))
-        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
-    let mut references = Vec::with_capacity(v.references.len() + 1);
+    let cvss = v.cvss.max;
+    // The primary URL first, then the references; first occurrences only.
+    let mut references = v.references;
     if let Some(u) = opt_nonempty(v.primary_url) {
-        references.push(u);
+        references.reserve_exact(1);
+        references.insert(0, u);
     }
-    for r in v.references {
-        if !references.contains(&r) {
-            references.push(r);
+    let mut i = 1;
+    while i < references.len() {
+        if references[..i].contains(&references[i]) {
+            references.remove(i);
+        } else {
+            i += 1;
         }
     }
     let fixed = opt_nonempty(v.fixed);
@@ -884,6 +994,52 @@ where
     }
 }
 
+/// Converts a `Vulnerabilities` array into findings as it is read. In a skeleton parsed by the
+/// fast path (see `splice`) the array is an integer: the index of the findings already read.
+struct VulnSeed<'a>(&'a mut Vec<Finding>);
+
+impl<'de> DeserializeSeed<'de> for VulnSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for VulnSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array or null")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<(), E> {
+        match splice::Spliced::take(n) {
+            Ok(mut found) => {
+                if self.0.is_empty() {
+                    *self.0 = found;
+                } else {
+                    self.0.append(&mut found);
+                }
+                Ok(())
+            }
+            Err(()) => Err(E::invalid_type(de::Unexpected::Unsigned(n), &self)),
+        }
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if let Some(n) = seq.size_hint() {
+            self.0.reserve(n);
+        }
+        while let Some(v) = seq.next_element::<RawVuln>()? {
+            self.0.push(vuln_finding(v));
+        }
+        Ok(())
+    }
+}
+
 impl<'de> Visitor<'de> for ResultVisitor {
     type Value = ParsedResult;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -903,11 +1059,7 @@ impl<'de> Visitor<'de> for ResultVisitor {
             match key {
                 ResultKey::Target => target = map.next_value()?,
                 ResultKey::Class => class = map.next_value()?,
-                ResultKey::Vulnerabilities => map.next_value_seed(SeqSeed {
-                    out: &mut findings,
-                    convert: |v: RawVuln| Some(vuln_finding(v)),
-                    raw: std::marker::PhantomData,
-                })?,
+                ResultKey::Vulnerabilities => map.next_value_seed(VulnSeed(&mut findings))?,
                 ResultKey::Misconfigurations => map.next_value_seed(SeqSeed {
                     out: &mut misconfs,
                     convert: Some,
@@ -1009,6 +1161,49 @@ mod tests {
     fn stderr_error_lines() {
         let log = "2024-01-01T00:00:00Z\tINFO\tok\n2024-01-01T00:00:00Z\tERROR\tboom\nFATAL bad\n";
         assert_eq!(log_errors(log).len(), 2);
+    }
+
+    #[test]
+    fn cvss_is_the_max_over_a_map_of_sources() {
+        let docs = [
+            r#"{}"#,
+            r#"{"nvd":{"V3Score":9.8,"V2Score":10},"redhat":{"V3Score":5.9}}"#,
+            r#"{"nvd":{"V2Score":7.5},"ghsa":{"V40Score":6.1,"V3Score":9}}"#,
+            r#"{"nvd":{"V3Score":9.8},"redhat":{"V3Score":5.9},"nvd":{"V3Score":1.0}}"#,
+            r#"{"a":{},"b":{"V3Vector":"x"}}"#,
+            r#"{"a":{"V3Score":0.0},"b":{"V3Score":-0.0},"c":{}}"#,
+            r#"{"b":{"V3Score":-0.0},"a":{"V3Score":0.0}}"#,
+            r#"{"s1":{"V3Score":1},"s2":{"V3Score":2},"s3":{"V3Score":3},"s4":{"V3Score":4},
+                "s5":{"V3Score":5},"s6":{"V3Score":6},"s7":{"V3Score":7},"s8":{"V3Score":8},
+                "s9":{"V3Score":9},"s10":{"V3Score":10},"s1":{"V3Score":0.5},"s\u0039":{"V3Score":1}}"#,
+        ];
+        for d in docs {
+            let old: std::collections::BTreeMap<String, CvssEntry> =
+                serde_json::from_str(d).expect("map");
+            let expected = old
+                .values()
+                .filter_map(|c| c.v40.or(c.v3).or(c.v2))
+                .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+            let got: Cvss = serde_json::from_str(d).expect("cvss");
+            let from_reader: Cvss = serde_json::from_reader(d.as_bytes()).expect("cvss");
+            let bits = |x: Option<f64>| x.map(f64::to_bits);
+            assert_eq!(bits(got.max), bits(expected), "{d}");
+            assert_eq!(bits(from_reader.max), bits(expected), "{d}");
+        }
+        for bad in [
+            r#"null"#,
+            r#"[]"#,
+            r#"{"nvd":1}"#,
+            r#"{"nvd":{"V3Score":"x"}}"#,
+        ] {
+            let old = serde_json::from_str::<std::collections::BTreeMap<String, CvssEntry>>(bad)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            let new = serde_json::from_str::<Cvss>(bad)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            assert_eq!(new, old, "{bad}");
+        }
     }
 
     #[test]

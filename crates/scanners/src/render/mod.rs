@@ -80,7 +80,13 @@ pub(crate) fn package_of(f: &Finding) -> Option<String> {
 
 /// A single line, at most `max` characters.
 pub(crate) fn one_line(s: &str, max: usize) -> String {
-    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut flat = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !flat.is_empty() {
+            flat.push(' ');
+        }
+        flat.push_str(word);
+    }
     if flat.chars().count() <= max {
         flat
     } else {

@@ -135,13 +135,25 @@ pub fn sarif_log(report: &ScanReport, verdict: &Verdict) -> Sarif {
     let order = super::by_state(report, verdict);
     let mut tools: BTreeSet<&str> = verdict.scanners.iter().map(|s| s.name.as_str()).collect();
     tools.extend(report.findings.iter().map(|f| f.tool.as_str()));
+    let tools: Vec<&str> = tools.into_iter().collect();
+    // Each finding's tool (index into `tools`), in one pass over the findings in memory
+    // order rather than one string comparison per finding and tool in `order`.
+    let mut tool_of: Vec<usize> = Vec::with_capacity(report.findings.len());
+    let mut last: Option<(&str, usize)> = None;
+    for f in &report.findings {
+        let t = match last {
+            Some((name, t)) if name == f.tool => t,
+            _ => {
+                let t = tools.binary_search(&f.tool.as_str()).unwrap_or(usize::MAX);
+                last = Some((f.tool.as_str(), t));
+                t
+            }
+        };
+        tool_of.push(t);
+    }
     let mut runs = Vec::new();
-    for tool in tools {
-        let idx: Vec<usize> = order
-            .iter()
-            .copied()
-            .filter(|&i| report.findings[i].tool == tool)
-            .collect();
+    for (t, tool) in tools.iter().copied().enumerate() {
+        let idx: Vec<usize> = order.iter().copied().filter(|&i| tool_of[i] == t).collect();
         let total = idx.len();
         let kept = &idx[..total.min(SARIF_RESULT_CAP)];
         // Rules: one per rule id, the most severe finding describes it.
