@@ -155,6 +155,9 @@ pub fn deploy(args: DeployArgs, global: &Global) -> anyhow::Result<i32> {
         .ok_or_else(|| CliError::usage(format!("failed to find environment {}", args.env)))?;
     let needs_approval =
         env.deploy == shipline_core::config::DeployMode::Approval || env.approval.is_some();
+    if let Some(d) = &args.digest {
+        shipline_core::approval::validate_digest(d).map_err(|e| CliError::usage(e.to_string()))?;
+    }
     if needs_approval && args.digest.is_none() {
         return Err(CliError::usage(format!(
             "environment {} requires approval, which names a digest: deploy with --digest sha256:...",

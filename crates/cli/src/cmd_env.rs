@@ -275,6 +275,15 @@ fn set(a: SetArgs, global: &Global) -> anyhow::Result<i32> {
             .to_string();
         pairs.push((key.clone(), value));
     }
+    if let Some(dir) = a.file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(CliError::usage(format!(
+                "failed to edit {}: the directory {} does not exist",
+                a.file.display(),
+                dir.display()
+            )));
+        }
+    }
     let opts = WriteOptions {
         backup: backup_path(&a.file, a.backup, a.backup_to),
         create: !a.no_create,

@@ -72,6 +72,7 @@ fn env_set_usage_errors_exit_2() {
         &["env", "set", ".env", "BAD KEY=1"][..],
         &["env", "set", "missing.env", "A=1", "--no-create"][..],
         &["env", "get", "missing.env", "A"][..],
+        &["env", "set", "no-such-dir/.env", "A=1"][..],
     ] {
         let o = shipline(dir.path(), args);
         assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
