@@ -45,12 +45,7 @@ fn policy(env: &Environment) -> anyhow::Result<&ApprovalPolicy> {
 
 /// Maps an approval error to its exit code, keeping the message.
 fn approval_error(e: ApprovalError) -> anyhow::Error {
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        msg.push_str(&format!(": {s}"));
-        src = s.source();
-    }
+    let msg = shipline_scanners::report::error_chain(&e);
     match e.exit_code() {
         shipline_core::exit::FAILED => CliError::failed(msg),
         shipline_core::exit::USAGE => CliError::usage(msg),

@@ -41,12 +41,7 @@ async fn connect() -> anyhow::Result<Engine> {
 }
 
 fn deploy_error(e: DeployError) -> anyhow::Error {
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        msg.push_str(&format!(": {s}"));
-        src = s.source();
-    }
+    let msg = shipline_scanners::report::error_chain(&e);
     let code = e.exit_code();
     anyhow::Error::new(CliError { code, message: msg })
 }
@@ -330,14 +325,8 @@ async fn registry_view(
 }
 
 /// An error and its sources on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    msg
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    shipline_scanners::report::error_chain(e)
 }
 
 async fn tag_for_digest(engine: &Engine, repository: &str, digest: &str) -> anyhow::Result<String> {

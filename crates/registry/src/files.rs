@@ -47,7 +47,16 @@ impl TarIndex {
             .entries_with_seek()
             .map_err(|e| RegistryError::io("read archive", path, e))?;
         for entry in iter {
-            let entry = entry.map_err(|e| RegistryError::io("read archive entry in", path, e))?;
+            // The tar crate quotes the offending header bytes in its message: never echo them
+            // (the file may be anything, even a secret).
+            let entry = entry.map_err(|e| match e.raw_os_error() {
+                // an OS error is a real I/O failure; anything else is the tar format's
+                Some(_) => RegistryError::io("read archive entry in", path, e),
+                None => RegistryError::invalid(
+                    format!("archive {}", path.display()),
+                    "not a tar archive, or a truncated one (expected what `docker save` or an OCI archive writes)",
+                ),
+            })?;
             let name = entry
                 .path()
                 .map_err(|e| RegistryError::io("read archive entry name in", path, e))?

@@ -143,3 +143,44 @@ async fn oci_archive_round_trip_and_docker25_style_archive() {
         assert_eq!(r.digest.as_str(), digest, "{scheme}");
     }
 }
+
+/// A file that is not a tar archive is refused clearly, without quoting its bytes (the tar
+/// parser's own message would echo them, and the file may hold secrets).
+#[tokio::test]
+async fn a_non_archive_is_refused_without_echoing_it() {
+    let work = tempfile::tempdir().unwrap();
+    let canary = "CANARY-not-a-tar root:x:0:0:secret-value\n".repeat(40);
+    let file = work.path().join("notes.txt");
+    std::fs::write(&file, &canary).unwrap();
+    let short = work.path().join("short.tar");
+    std::fs::write(&short, b"x").unwrap();
+    let client = shipline_registry::RegistryClient::new(Default::default()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    for src in [
+        format!("docker-archive:{}", file.display()),
+        format!("oci-archive:{}", short.display()),
+    ] {
+        let err = copy(
+            &client,
+            &store(&src),
+            &store(&format!("oci:{}:x", out.path().display())),
+            &CopyOptions::default(),
+        )
+        .await
+        .unwrap_err();
+        let msg = error_chain(&err);
+        assert!(msg.contains("not a tar archive"), "{src}: {msg}");
+        assert!(!msg.contains("secret-value"), "{src}: {msg}");
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
