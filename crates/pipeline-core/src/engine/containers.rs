@@ -84,6 +84,12 @@ pub struct ImageInfo {
 }
 
 /// The engine's answer as `Some`, `None` for a 404 (no such object), or the API error.
+/// A network found by exact name.
+struct NamedNetwork {
+    id: String,
+    created: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 fn found<T>(
     result: Result<T, bollard::errors::Error>,
     action: impl FnOnce() -> String,
@@ -371,26 +377,102 @@ impl Engine {
     }
 
     /// Creates a bridge network if no network of that name exists; returns true if created.
+    ///
+    /// The engine does not enforce unique network names (`CheckDuplicate` is best effort), so
+    /// two deploys that create the same external network at once can both succeed and leave
+    /// two networks of one name, after which compose refuses the name as ambiguous. Creation
+    /// is therefore made convergent: after creating, every creator lists the networks of that
+    /// name and keeps the oldest (ties broken by ID); a creator whose network is not that one
+    /// removes its own. A creator that saw no rival can only have been first, so all agree.
     pub async fn ensure_network(&self, name: &str) -> Result<bool, EngineError> {
-        let r = self.docker.inspect_network::<String>(name, None).await;
-        if found(r, || format!("inspect network {name}"))?.is_some() {
+        if !self.networks_named(name).await?.is_empty() {
             return Ok(false);
         }
-        self.docker
+        let created = self
+            .docker
             .create_network(bollard::network::CreateNetworkOptions::<String> {
                 name: name.to_string(),
                 check_duplicate: true,
                 ..Default::default()
             })
-            .await
-            .map_err(EngineError::api(format!("create network {name}")))?;
+            .await;
+        let ours = match created {
+            Ok(r) => r.id,
+            // a rival created it between our check and our create (CheckDuplicate caught it)
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => return Ok(false),
+            Err(source) => {
+                return Err(EngineError::Api {
+                    action: format!("create network {name}"),
+                    source,
+                })
+            }
+        };
+        let all = self.networks_named(name).await?;
+        if let Some(keeper) = all.first() {
+            if keeper.id != ours {
+                self.remove_network(&ours).await?;
+                return Ok(false);
+            }
+        }
         Ok(true)
     }
 
-    /// Whether a network exists.
+    /// Whether exactly one network of that name exists. Several networks of one name (left by
+    /// an earlier race, or made by hand) are an error naming them, since compose refuses an
+    /// ambiguous name; a concurrent creation is given a moment to converge first.
     pub async fn network_exists(&self, name: &str) -> Result<bool, EngineError> {
-        let r = self.docker.inspect_network::<String>(name, None).await;
-        Ok(found(r, || format!("inspect network {name}"))?.is_some())
+        let mut attempt = 0;
+        loop {
+            let all = self.networks_named(name).await?;
+            match all.len() {
+                0 => return Ok(false),
+                1 => return Ok(true),
+                _ if attempt < 10 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                _ => {
+                    return Err(EngineError::AmbiguousNetwork {
+                        name: name.to_string(),
+                        ids: all.into_iter().map(|n| n.id).collect(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// The networks named exactly `name` (the engine's name filter matches substrings),
+    /// oldest first, ties broken by ID.
+    async fn networks_named(&self, name: &str) -> Result<Vec<NamedNetwork>, EngineError> {
+        let mut filters = HashMap::new();
+        filters.insert("name".to_string(), vec![name.to_string()]);
+        let list = self
+            .docker
+            .list_networks(Some(bollard::network::ListNetworksOptions { filters }))
+            .await
+            .map_err(EngineError::api(format!("list networks named {name}")))?;
+        let mut out: Vec<NamedNetwork> = list
+            .into_iter()
+            .filter(|n| n.name.as_deref() == Some(name))
+            .filter_map(|n| {
+                let created = n
+                    .created
+                    .as_deref()
+                    .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                    .map(|c| c.with_timezone(&chrono::Utc));
+                n.id.map(|id| NamedNetwork { id, created })
+            })
+            .collect();
+        // unknown creation times sort last
+        out.sort_by(|a, b| match (a.created, b.created) {
+            (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.id.cmp(&b.id)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.id.cmp(&b.id),
+        });
+        Ok(out)
     }
 
     /// Removes a network (ignores a missing one).

@@ -73,6 +73,14 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// Several networks carry one name; compose refuses such a name as ambiguous.
+    #[error("{} networks are named {name} ({}); compose cannot tell them apart: remove the unused ones with `docker network rm ID` (`docker network inspect ID` shows which containers use each)", ids.len(), ids.join(", "))]
+    AmbiguousNetwork {
+        /// The network name.
+        name: String,
+        /// The IDs of the networks of that name, oldest first.
+        ids: Vec<String>,
+    },
     /// The archive produced by `docker save` was not understood.
     #[error("failed to read the image archive of {image}: {message}")]
     Archive {

@@ -65,3 +65,73 @@ async fn fixture_stack_from_config() {
     let log = std::fs::read_to_string(stack.path().join("hook.log")).expect("hook log");
     assert_eq!(log, "test  -> v1\ntest v1 -> v2\n");
 }
+
+/// Several deploys creating one external network at once converge on a single network (the
+/// engine does not enforce unique names), and names already duplicated are refused clearly.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_network_creation_converges_and_duplicates_are_named() {
+    use shipline_core::engine::EngineError;
+    let engine = engine().await;
+    let name = crate::support::unique("shipline-net-race-");
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let engine = engine.clone();
+        let name = name.clone();
+        tasks.push(tokio::spawn(
+            async move { engine.ensure_network(&name).await },
+        ));
+    }
+    let mut created = 0;
+    for t in tasks {
+        if t.await.expect("task").expect("ensure_network") {
+            created += 1;
+        }
+    }
+    let same_name = |list: Vec<bollard::models::Network>| {
+        list.into_iter()
+            .filter(|n| n.name.as_deref() == Some(name.as_str()))
+            .filter_map(|n| n.id)
+            .collect::<Vec<_>>()
+    };
+    let list = engine
+        .docker()
+        .list_networks::<String>(None)
+        .await
+        .expect("list networks");
+    let ids = same_name(list);
+    assert_eq!(ids.len(), 1, "one network survives: {ids:?}");
+    assert_eq!(created, 1, "exactly one creator reports creating it");
+    assert!(engine.network_exists(&name).await.expect("exists"));
+
+    // a duplicate made behind our back (as an earlier race without this fix left them)
+    engine
+        .docker()
+        .create_network(bollard::network::CreateNetworkOptions::<String> {
+            name: name.clone(),
+            check_duplicate: false,
+            ..Default::default()
+        })
+        .await
+        .expect("create duplicate");
+    let err = engine
+        .network_exists(&name)
+        .await
+        .expect_err("an ambiguous name is refused");
+    let msg = err.to_string();
+    assert!(
+        matches!(err, EngineError::AmbiguousNetwork { ref ids, .. } if ids.len() == 2),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&name) && msg.contains("docker network rm"),
+        "{msg}"
+    );
+    let list = engine
+        .docker()
+        .list_networks::<String>(None)
+        .await
+        .expect("list networks");
+    for id in same_name(list) {
+        engine.remove_network(&id).await.expect("remove network");
+    }
+}
