@@ -257,6 +257,7 @@ fn audit_and_render(
         Format::Sarif => render_sarif(&report, &verdict),
         Format::Markdown => render_markdown(&report, &verdict),
     };
+    crate::gha::publish_findings(global, &report, &verdict, true);
     Ok((text, verdict.exit_code()))
 }
 

@@ -91,6 +91,35 @@ fn finish(report: &DeployReport, json: bool, global: &Global) -> anyhow::Result<
             ));
         }
     }
+    if crate::gha::detect().is_some() {
+        let r = &report.record;
+        let repository = r
+            .image
+            .rsplit_once(':')
+            .filter(|(_, t)| !t.contains('/'))
+            .map_or(r.image.as_str(), |(repo, _)| repo);
+        let mut summary = format!(
+            "### shipline deploy {}: {:?}\n\n`{}`{} (previous {}, {}, {} ms)\n",
+            r.env,
+            r.outcome,
+            r.image,
+            r.digest
+                .as_deref()
+                .map(|d| format!(" `{d}`"))
+                .unwrap_or_default(),
+            r.previous_tag.as_deref().unwrap_or("none"),
+            r.strategy,
+            r.duration_ms
+        );
+        if let Some(f) = &report.failure {
+            summary.push_str(&format!("\n**{} failed**: {}\n", f.step, f.message));
+        }
+        crate::gha::publish(
+            global,
+            &summary,
+            &crate::gha::image_outputs(repository, Some(&r.tag), r.digest.as_deref()),
+        );
+    }
     Ok(if report.succeeded() {
         shipline_core::exit::OK
     } else {
@@ -179,6 +208,17 @@ pub fn deploy(args: DeployArgs, global: &Global) -> anyhow::Result<i32> {
         req.digest = args.digest.clone();
         req.digest_config = registry.config_digest;
         req.lock_wait = args.lock_wait;
+        // the engine reads no docker config: hand it the deploy host's registry login
+        if let Ok(r) = shipline_registry::Reference::parse(&req.target.repository) {
+            let host = r.registry().to_owned();
+            match crate::cmd_registry::credentials_for(&host).await {
+                Ok(c) if !c.is_anonymous() => req.pull_credentials = Some(c),
+                Ok(_) => {}
+                Err(e) => global.warn(format!(
+                    "could not read registry credentials for {host} (pulling anonymously): {e}"
+                )),
+            }
+        }
         if let Some(r) = &args.reason {
             req.reason = r.clone();
         }

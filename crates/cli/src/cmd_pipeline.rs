@@ -287,6 +287,7 @@ async fn run_async(
     use shipline_core::pipeline::{Pipeline, PipelineOptions};
     use shipline_core::run::{RunStatus, StageStatus};
     let client = crate::regopts::client(Some(&config), &args.registry).await?;
+    let store_dir = config.store_dir.clone();
     let (events, rx) = shipline_core::events::EventSink::channel();
     let cancel = tokio_util::sync::CancellationToken::new();
     let opts = PipelineOptions {
@@ -328,6 +329,7 @@ async fn run_async(
     } else {
         print!("{}", crate::render::run_summary(&record));
     }
+    publish_run(global, &store_dir, &record);
     let code = match record.status {
         RunStatus::Succeeded => shipline_core::exit::OK,
         RunStatus::WaitingApproval => {
@@ -362,6 +364,38 @@ async fn run_async(
         }
     };
     Ok(code)
+}
+
+/// Inside GitHub Actions: the run's summary and the gate's findings in the step summary, the
+/// findings as annotations, and `run_id`, `status`, `image`, `tag`, `digest` as step outputs.
+fn publish_run(global: &Global, store_dir: &Path, record: &shipline_core::run::RunRecord) {
+    if crate::gha::detect().is_none() {
+        return;
+    }
+    let reports = shipline_core::store::Store {
+        dir: store_dir.to_path_buf(),
+    }
+    .reports_dir(&record.id);
+    let mut summary = crate::render::run_summary_markdown(record);
+    if let Ok(findings) = std::fs::read_to_string(reports.join("scan.md")) {
+        summary.push('\n');
+        summary.push_str(&findings);
+    }
+    if let Ok(annotations) = std::fs::read_to_string(reports.join("scan.annotations")) {
+        eprint!("{annotations}");
+    }
+    let mut outputs = vec![
+        ("run_id", record.id.as_str()),
+        ("status", record.status.as_str()),
+    ];
+    if let Some(img) = &record.image {
+        outputs.extend(crate::gha::image_outputs(
+            &img.repository,
+            img.tag.as_deref(),
+            img.digest.as_deref(),
+        ));
+    }
+    crate::gha::publish(global, &summary, &outputs);
 }
 
 /// Arguments of `shipline runs`.

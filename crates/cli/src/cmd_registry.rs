@@ -334,6 +334,21 @@ fn run_copy(
     }
     let report = result.map_err(registry_error)?;
     print!("{}", render_copy(verb, &src, &dest, &report, connect.json));
+    if crate::gha::detect().is_some() {
+        let image = match &dest {
+            ImageStore::Remote(r) => r.repository_url_name(),
+            other => other.to_string(),
+        };
+        let digest = report.digest.to_string();
+        crate::gha::publish(
+            global,
+            &format!(
+                "shipline {verb}: `{dest}` is `{digest}` ({} sent)\n",
+                human_bytes(report.bytes_sent)
+            ),
+            &crate::gha::image_outputs(&image, report.tag.as_deref(), Some(&digest)),
+        );
+    }
     Ok(shipline_core::exit::OK)
 }
 
@@ -419,30 +434,13 @@ async fn client_for(
     refs: &[&Reference],
     connect: &ConnectArgs,
 ) -> Result<RegistryClient, RegistryError> {
-    let config = shipline_registry::docker_config_path(
-        std::env::var_os("DOCKER_CONFIG")
-            .map(PathBuf::from)
-            .as_deref(),
-        std::env::var_os("HOME").map(PathBuf::from).as_deref(),
-    );
     let mut credentials = HashMap::new();
     for r in refs {
         let host = r.registry().to_owned();
         if credentials.contains_key(&host) {
             continue;
         }
-        let mut creds = match &config {
-            Some(file) => shipline_registry::credentials_from_docker_config(file, &host).await?,
-            None => Credentials::Anonymous,
-        };
-        if creds.is_anonymous() && host == "ghcr.io" {
-            if let Ok(token) = std::env::var("GITHUB_TOKEN") {
-                if !token.is_empty() {
-                    let actor = std::env::var("GITHUB_ACTOR").ok();
-                    creds = Credentials::github_token(actor.as_deref(), token);
-                }
-            }
-        }
+        let creds = credentials_for(&host).await?;
         credentials.insert(host, creds);
     }
     RegistryClient::new(ClientOptions {
@@ -450,6 +448,31 @@ async fn client_for(
         insecure_registries: connect.insecure_registry.clone(),
         ..ClientOptions::default()
     })
+}
+
+/// The credentials for one registry host: `$DOCKER_CONFIG/config.json` (or
+/// `~/.docker/config.json`) and its credential helpers, else, for ghcr.io inside GitHub
+/// Actions, `GITHUB_TOKEN` (with `GITHUB_ACTOR` as user name); anonymous otherwise.
+pub(crate) async fn credentials_for(host: &str) -> Result<Credentials, RegistryError> {
+    let config = shipline_registry::docker_config_path(
+        std::env::var_os("DOCKER_CONFIG")
+            .map(PathBuf::from)
+            .as_deref(),
+        std::env::var_os("HOME").map(PathBuf::from).as_deref(),
+    );
+    let mut creds = match &config {
+        Some(file) => shipline_registry::credentials_from_docker_config(file, host).await?,
+        None => Credentials::Anonymous,
+    };
+    if creds.is_anonymous() && host == "ghcr.io" {
+        if let Ok(token) = std::env::var("GITHUB_TOKEN") {
+            if !token.is_empty() {
+                let actor = std::env::var("GITHUB_ACTOR").ok();
+                creds = Credentials::github_token(actor.as_deref(), token);
+            }
+        }
+    }
+    Ok(creds)
 }
 
 fn human_bytes(n: u64) -> String {

@@ -50,7 +50,8 @@ pub struct ScanArgs {
     /// Write the output to FILE instead of stdout (atomically).
     #[arg(long, short, value_name = "FILE", global = true)]
     pub output: Option<PathBuf>,
-    /// Directory that report paths are relative to (for reading snippets).
+    /// Directory that report paths are relative to, for reading the code snippets that identify
+    /// SAST findings [default: the current directory].
     #[arg(long, value_name = "DIR", global = true)]
     pub root: Option<PathBuf>,
 }
@@ -190,7 +191,9 @@ pub fn run(args: ScanArgs, global: &Global) -> anyhow::Result<i32> {
         Some(p) => Some(Baseline::load(p).map_err(|e| CliError::usage(chain(&e)))?),
         None => None,
     };
-    let root = args.root.clone();
+    // Report paths are relative to where the scanner ran, usually the checkout this runs in:
+    // snippets (the identity of SAST findings) are read from there unless --root says else.
+    let root = args.root.clone().or_else(|| std::env::current_dir().ok());
 
     let mut report = ScanReport::new();
     let mut baseline_out = false;
@@ -283,6 +286,8 @@ pub fn run(args: ScanArgs, global: &Global) -> anyhow::Result<i32> {
         }
     }
     summarize(global, &verdict, format, args.output.is_some());
+    let printed_annotations = format == Format::Github && args.output.is_none();
+    crate::gha::publish_findings(global, &report, &verdict, !printed_annotations);
     let code = verdict.exit_code();
     // The process exits right after this: handing every string of 100,000 findings back to
     // the allocator one at a time costs about as much as sorting them. Exit reclaims it all.

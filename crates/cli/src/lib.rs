@@ -12,6 +12,7 @@ mod cmd_env;
 mod cmd_pipeline;
 mod cmd_registry;
 mod cmd_scan;
+mod gha;
 mod output;
 mod progress;
 mod regopts;

@@ -49,7 +49,10 @@ pub fn runs_table(records: &[RunRecord]) -> String {
 /// `sha256:0123456789ab…`
 pub fn short_digest(d: &str) -> String {
     match d.split_once(':') {
-        Some((alg, hex)) if hex.len() > 12 => format!("{alg}:{}", &hex[..12]),
+        Some((alg, hex)) if hex.len() > 12 => match hex.get(..12) {
+            Some(short) => format!("{alg}:{short}"),
+            None => d.to_string(),
+        },
         _ => d.to_string(),
     }
 }
@@ -136,6 +139,51 @@ pub fn run_summary(r: &RunRecord) -> String {
                 );
             }
         }
+    }
+    out
+}
+
+/// Markdown pipe-table cell: no line breaks, pipes escaped.
+fn md_cell(s: &str) -> String {
+    s.lines()
+        .next()
+        .unwrap_or("")
+        .replace('\\', "\\\\")
+        .replace('|', "\\|")
+}
+
+/// The run summary as markdown, for `$GITHUB_STEP_SUMMARY`.
+pub fn run_summary_markdown(r: &RunRecord) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### shipline run `{}`: {}\n", r.id, r.status.as_str());
+    if let Some(img) = &r.image {
+        let _ = writeln!(
+            out,
+            "Image: `{}{}{}`\n",
+            img.repository,
+            img.tag
+                .as_deref()
+                .map(|t| format!(":{t}"))
+                .unwrap_or_default(),
+            img.digest
+                .as_deref()
+                .map(|d| format!("@{d}"))
+                .unwrap_or_default()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| Stage | Status | Time | Detail |\n|---|---|---:|---|"
+    );
+    for s in &r.stages {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            md_cell(&s.id),
+            s.status.as_str(),
+            fmt_ms(s.duration_ms),
+            md_cell(s.message.as_deref().unwrap_or(""))
+        );
     }
     out
 }

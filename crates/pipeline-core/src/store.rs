@@ -132,6 +132,11 @@ impl Store {
     pub fn oci_dir(&self) -> PathBuf {
         self.dir.join("oci")
     }
+    /// `reports/<run>/`: the gate's full reports of one run (`scan.json`, `scan.sarif`,
+    /// `scan.md` for a CI step summary, `scan.annotations` as GitHub workflow commands).
+    pub fn reports_dir(&self, run_id: &str) -> PathBuf {
+        self.dir.join("reports").join(run_id)
+    }
     /// `audit.log`.
     pub fn audit_log(&self) -> PathBuf {
         self.dir.join("audit.log")

@@ -131,7 +131,7 @@ pub async fn image_created(
 /// and of the rest those older than `older_than` (all of them when `None`) are deleted. Tags
 /// whose age is unknown are kept. Deleting uses `DELETE /manifests/<tag>`; where the registry
 /// does not support that (distribution 2.x answers 400), the manifest is deleted by digest,
-/// but only when no kept tag shares that digest.
+/// but only when no kept tag shares that digest, tags outside the pattern included.
 ///
 /// Referrer tags (`sha256-<hex>` fallback indexes and the `sha256-<hex>.<artifact>` tags of
 /// attached artifacts such as approvals) are not images: they neither count towards `keep` nor
@@ -150,8 +150,14 @@ pub async fn prune(
         None => None,
     };
     let mut rows = Vec::new();
+    // tags outside the pattern are never pruned, nor may a delete by digest take them along
+    let mut unmatched = Vec::new();
     for tag in client.list_tags(repo).await? {
-        if is_referrers_tag(&tag) || glob.as_ref().is_some_and(|g| !g.is_match(&tag)) {
+        if is_referrers_tag(&tag) {
+            continue;
+        }
+        if glob.as_ref().is_some_and(|g| !g.is_match(&tag)) {
+            unmatched.push(tag);
             continue;
         }
         let r = repo.with_tag(&tag)?;
@@ -187,11 +193,13 @@ pub async fn prune(
         });
     }
     if !opts.dry_run {
-        let kept: HashSet<Digest> = entries
+        let mut kept: HashSet<Digest> = entries
             .iter()
             .filter(|e| matches!(e.action, PruneAction::Keep(_)))
             .filter_map(|e| e.digest.clone())
             .collect();
+        // resolved only when a delete by digest may be needed
+        let mut unmatched_resolved = false;
         let mut deleted_digests: BTreeMap<Digest, ()> = BTreeMap::new();
         for e in entries
             .iter_mut()
@@ -208,6 +216,29 @@ pub async fn prune(
             e.action = match client.delete_tag(&r).await {
                 Ok(()) => PruneAction::Deleted,
                 Err(RegistryError::NotFound { .. }) => PruneAction::Deleted,
+                Err(RegistryError::DeleteUnsupported { status: 400, .. })
+                    if !unmatched_resolved && !unmatched.is_empty() =>
+                {
+                    unmatched_resolved = true;
+                    for tag in &unmatched {
+                        let r = repo.with_tag(tag)?;
+                        kept.insert(client.resolve_digest(&r).await?);
+                    }
+                    if kept.contains(&digest) {
+                        PruneAction::Failed(
+                            "the registry cannot delete tags alone and a kept tag shares this digest"
+                                .into(),
+                        )
+                    } else {
+                        match client.delete_manifest(repo, &digest).await {
+                            Ok(()) | Err(RegistryError::NotFound { .. }) => {
+                                deleted_digests.insert(digest, ());
+                                PruneAction::Deleted
+                            }
+                            Err(err) => PruneAction::Failed(err.to_string()),
+                        }
+                    }
+                }
                 Err(RegistryError::DeleteUnsupported { status: 400, .. })
                     if kept.contains(&digest) =>
                 {

@@ -376,6 +376,56 @@ mod tests {
         assert_eq!(a.findings[0].id, b.findings[0].id);
     }
 
+    /// The id of a SAST finding is rule + path + a hash of the code read from the file: it
+    /// survives the code moving to another line, and changes when the code changes.
+    #[test]
+    fn identity_is_the_snippet_read_from_the_file_not_the_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let doc = |line: u32| {
+            format!(
+                r#"{{"results":[{{"check_id":"r.x","path":"app.py","start":{{"line":{line}}},"end":{{"line":{line}}},
+                "extra":{{"message":"m","severity":"ERROR","fingerprint":"requires login","lines":"requires login"}}}}],"errors":[]}}"#
+            )
+        };
+        let write = |text: &str| std::fs::write(dir.path().join("app.py"), text).expect("write");
+        write("import os\nos.system(cmd)\n");
+        let before = parse(doc(2).as_bytes(), "a", Some(dir.path())).expect("parses");
+        write("import os\n\n\nos.system(cmd)\n");
+        let moved = parse(doc(4).as_bytes(), "b", Some(dir.path())).expect("parses");
+        assert_eq!(
+            before.findings[0].id, moved.findings[0].id,
+            "moved code keeps its id"
+        );
+        write("import os\n\n\nos.system(other)\n");
+        let changed = parse(doc(4).as_bytes(), "c", Some(dir.path())).expect("parses");
+        assert_ne!(
+            moved.findings[0].id, changed.findings[0].id,
+            "changed code is new"
+        );
+        // without the file, the line number is all that is left (and the id moves with it)
+        let a = parse(doc(2).as_bytes(), "d", None).expect("parses");
+        let b = parse(doc(4).as_bytes(), "e", None).expect("parses");
+        assert_ne!(a.findings[0].id, b.findings[0].id);
+    }
+
+    /// Offline and quiet: no metrics, no version check (flag and environment), local rules.
+    #[test]
+    fn the_command_runs_offline_with_local_rules() {
+        let mut opts = SemgrepOptions::new("/src", vec![PathBuf::from("rules/local.yml")]);
+        opts.paths = vec![PathBuf::from("api")];
+        // the spec's fields are private to the process module; its Debug shows them all
+        let spec = format!("{:?}", command(&opts));
+        for want in [
+            r#"args: ["scan", "--json", "--metrics=off", "--disable-version-check""#,
+            r#""--config", "rules/local.yml""#,
+            r#""api"]"#,
+            r#""SEMGREP_ENABLE_VERSION_CHECK=0""#,
+            r#"cwd: Some("/src")"#,
+        ] {
+            assert!(spec.contains(want), "{want} missing: {spec}");
+        }
+    }
+
     #[test]
     fn error_level_fails_warn_does_not() {
         let bad = br#"{"results":[],"errors":[{"level":"error","type":"Rule parse error","message":"bad rule"}]}"#;

@@ -26,6 +26,9 @@ struct Project {
     dev_project: String,
     prod_project: String,
     key: PathBuf,
+    /// `$GITHUB_OUTPUT` and `$GITHUB_STEP_SUMMARY` of every command: the commands run as
+    /// steps of a workflow would
+    actions: tempfile::TempDir,
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -154,6 +157,7 @@ impl Project {
             dev_project,
             prod_project,
             key,
+            actions: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -184,6 +188,9 @@ impl Project {
             .env("DOCKER_CONFIG", self.root().join("docker-config"))
             .env("E2E_REGISTRY_USER", USER)
             .env("E2E_REGISTRY_PASSWORD", PASSWORD)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_OUTPUT", self.actions.path().join("output"))
+            .env("GITHUB_STEP_SUMMARY", self.actions.path().join("summary"))
             .env_remove("GITHUB_SHA")
             .env_remove("IMAGE_TAG")
             .output()
@@ -307,6 +314,13 @@ fn dev_then_main_approve_prod_with_one_digest_everywhere() {
     assert!(digest.starts_with("sha256:"));
     let tag = dev["image"]["tag"].as_str().unwrap().to_string();
     let image_id = dev["image"]["image_id"].as_str().unwrap().to_string();
+    // as a workflow step, the run handed its image to later steps and summarized itself
+    let outputs = std::fs::read_to_string(p.actions.path().join("output")).unwrap();
+    assert!(outputs.contains(&format!("digest={digest}\n")), "{outputs}");
+    assert!(outputs.contains(&format!("tag={tag}\n")), "{outputs}");
+    assert!(outputs.contains("status=succeeded\n"), "{outputs}");
+    let summary = std::fs::read_to_string(p.actions.path().join("summary")).unwrap();
+    assert!(summary.contains("| deploy:dev | succeeded |"), "{summary}");
     // trivy cannot run here: the run says so plainly
     let scanners = dev["findings"]["scanners"].as_array().unwrap();
     let trivy = scanners

@@ -1,5 +1,6 @@
 //! Integration tests of the `shipline` binary.
 
+mod actions;
 mod e2e;
 mod env;
 mod pipeline;

@@ -8,8 +8,8 @@
 //!    job outputs.
 //! 2. `code-scanning`: upload the SARIF report to code scanning (even when the gate failed).
 //! 3. `deploy` (self-hosted runner labelled with the environment's runner label, one deploy per
-//!    environment at a time): `shipline deploy ENV --digest "$DIGEST"` with exactly the digest the
-//!    build job pushed. An environment with `deploy = "approval"` also runs in a GitHub Environment
+//!    environment at a time): `shipline deploy ENV --tag "$TAG" --digest "$DIGEST"`: the runner
+//!    pulls the tag the build job pushed and refuses it unless it is exactly that digest. An environment with `deploy = "approval"` also runs in a GitHub Environment
 //!    (`production` for `prod`), whose protection rule is the human gate; shipline additionally
 //!    checks the signed approvals for that digest.
 //!
@@ -352,13 +352,14 @@ fn generate_one(
       - name: Deploy ({gate_note})
         env:
           SHIPLINE_ENV: {name_q}
+          TAG: ${{{{ needs.build.outputs.tag }}}}
           DIGEST: ${{{{ needs.build.outputs.digest }}}}
 {registry_env}        run: |
           case "$DIGEST" in
             sha256:*) ;;
             *) echo "::error::the build job did not export a digest"; exit 1 ;;
           esac
-          shipline deploy "$SHIPLINE_ENV" --digest "$DIGEST"
+          shipline deploy "$SHIPLINE_ENV" --tag "$TAG" --digest "$DIGEST"
 "#,
         name = env.name,
         name_q = q(&env.name),
@@ -437,9 +438,22 @@ fn sarif_steps(config: &Config) -> Result<String, CiError> {
 }
 
 /// `env:` entries that hand the registry credentials to shipline under the names the config
-/// reads them from: the workflow token as password, the actor as user name.
+/// reads them from: the workflow token as password, the actor as user name. Without a
+/// `[registry]` section, an image on GHCR gets `GITHUB_TOKEN`, which shipline uses for ghcr.io
+/// when no docker login is present (Actions sets `GITHUB_ACTOR` itself).
 fn registry_env_lines(config: &Config) -> Result<String, CiError> {
     let mut out = String::new();
+    let on_ghcr = config.image.repository.starts_with("ghcr.io/");
+    let configured = config
+        .registry
+        .as_ref()
+        .is_some_and(|r| r.username_env.is_some() || r.password_env.is_some());
+    if on_ghcr && !configured {
+        let _ = writeln!(
+            out,
+            "          GITHUB_TOKEN: ${{{{ secrets.GITHUB_TOKEN }}}}"
+        );
+    }
     if let Some(reg) = &config.registry {
         for (name, value) in [
             (&reg.username_env, "github.actor"),

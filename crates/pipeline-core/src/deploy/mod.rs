@@ -160,6 +160,10 @@ pub struct DeployRequest {
     /// A last check run under the lock after preflight, before anything changes (e.g. the
     /// approval policy of the environment for `digest`); refusing aborts the deploy.
     pub gate: Option<DeployGate>,
+    /// Credentials for pulling the image when the engine does not have it. The engine reads no
+    /// `~/.docker/config.json` itself (the docker CLI does that), so a deploy host logged in
+    /// to a private registry must hand them over here; `None` pulls anonymously.
+    pub pull_credentials: Option<shipline_registry::Credentials>,
 }
 
 /// What a [`DeployGate`] decides on.
@@ -201,6 +205,7 @@ impl DeployRequest {
             hook_timeout: Duration::from_secs(600),
             compose_timeout: Duration::from_secs(600),
             gate: None,
+            pull_credentials: None,
         }
     }
 }

@@ -353,12 +353,34 @@ async fn preflight(
         }
     }
     let image = t.image(&req.tag);
-    if !engine.image_exists(&image).await? {
+    let local = engine.image_exists(&image).await?;
+    if !local {
         step(on, "pull", format!("pulling {image}"));
-        pull(engine, &image).await?;
+        pull(engine, &image, req.pull_credentials.as_ref()).await?;
     }
-    let info = engine.image_digests(&image).await?;
+    let mut info = engine.image_digests(&image).await?;
     if let Some(want) = &req.digest {
+        let carries = |info: &crate::engine::ImageInfo| {
+            info.digests
+                .iter()
+                .any(|d| d.rsplit_once('@').map(|(_, d)| d) == Some(want.as_str()))
+                || req.digest_config.as_deref() == Some(info.id.as_str())
+        };
+        if local && !carries(&info) {
+            // the tag here is stale (it moved in the registry, or was built elsewhere): ask the
+            // registry once; the check below still decides
+            step(
+                on,
+                "pull",
+                format!("local {image} is not {want}; pulling {image}"),
+            );
+            if pull(engine, &image, req.pull_credentials.as_ref())
+                .await
+                .is_ok()
+            {
+                info = engine.image_digests(&image).await?;
+            }
+        }
         let ok = info
             .digests
             .iter()
@@ -389,9 +411,30 @@ async fn preflight(
     })
 }
 
-async fn pull(engine: &Engine, image: &str) -> Result<(), DeployError> {
+async fn pull(
+    engine: &Engine,
+    image: &str,
+    credentials: Option<&shipline_registry::Credentials>,
+) -> Result<(), DeployError> {
     use futures::StreamExt;
+    use shipline_registry::Credentials;
     let (repo, tag) = crate::engine::split_reference(image);
+    let auth = credentials.and_then(|c| match c {
+        Credentials::Anonymous => None,
+        Credentials::Basic { username, password } => Some(bollard::auth::DockerCredentials {
+            username: Some(username.clone()),
+            password: Some(password.expose().to_string()),
+            ..Default::default()
+        }),
+        Credentials::IdentityToken(t) => Some(bollard::auth::DockerCredentials {
+            identitytoken: Some(t.expose().to_string()),
+            ..Default::default()
+        }),
+        Credentials::Bearer(t) => Some(bollard::auth::DockerCredentials {
+            registrytoken: Some(t.expose().to_string()),
+            ..Default::default()
+        }),
+    });
     let mut s = engine.docker().create_image(
         Some(bollard::image::CreateImageOptions::<String> {
             from_image: repo.to_string(),
@@ -399,7 +442,7 @@ async fn pull(engine: &Engine, image: &str) -> Result<(), DeployError> {
             ..Default::default()
         }),
         None,
-        None,
+        auth,
     );
     while let Some(item) = s.next().await {
         if let Err(e) = item {

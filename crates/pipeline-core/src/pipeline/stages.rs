@@ -388,7 +388,7 @@ async fn gate(s: &Shared, ctx: &StageContext) -> Result<StageOutput, StageError>
     report.sort();
     let verdict = gate(&report, &policy, baseline.as_ref());
     // keep the full reports beside the run record
-    let dir = s.store.dir.join("reports").join(&s.run_id);
+    let dir = s.store.reports_dir(&s.run_id);
     let _ = atomic_write(
         &dir.join("scan.json"),
         shipline_scanners::render::render_json(&report, &verdict).as_bytes(),
@@ -396,6 +396,15 @@ async fn gate(s: &Shared, ctx: &StageContext) -> Result<StageOutput, StageError>
     let _ = atomic_write(
         &dir.join("scan.sarif"),
         shipline_scanners::render::render_sarif(&report, &verdict).as_bytes(),
+    );
+    // the step summary and annotations a CI front end shows (see `Store::reports_dir`)
+    let _ = atomic_write(
+        &dir.join("scan.md"),
+        shipline_scanners::render::render_markdown(&report, &verdict).as_bytes(),
+    );
+    let _ = atomic_write(
+        &dir.join("scan.annotations"),
+        shipline_scanners::render::render_github(&report, &verdict).as_bytes(),
     );
     let table = shipline_scanners::render::render_table(&report, &verdict);
     for line in table.lines() {

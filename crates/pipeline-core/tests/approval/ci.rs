@@ -76,10 +76,25 @@ fn one_workflow_per_environment_with_the_reference_shape() {
         assert!(y.contains("cancel-in-progress: false"));
         assert!(y.contains("digest: ${{ steps.push.outputs.digest }}"));
         assert!(y.contains("DIGEST: ${{ needs.build.outputs.digest }}"));
-        assert!(y.contains("shipline deploy \"$SHIPLINE_ENV\" --digest \"$DIGEST\""));
+        assert!(y.contains("TAG: ${{ needs.build.outputs.tag }}"));
+        // the runner pulls the pushed tag and refuses it unless it is exactly that digest
+        assert!(y.contains("shipline deploy \"$SHIPLINE_ENV\" --tag \"$TAG\" --digest \"$DIGEST\""));
         assert!(y.contains("GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}"));
         assert!(y.contains(">> \"$GITHUB_OUTPUT\"") && y.contains(">> \"$GITHUB_STEP_SUMMARY\""));
         assert!(y.contains("upload-sarif@"));
+    }
+}
+
+/// Every generated workflow can push to and pull from GHCR: the example has no `[registry]`
+/// section, so the workflow token is handed over as `GITHUB_TOKEN`, which shipline uses for
+/// ghcr.io when no docker login exists.
+#[test]
+fn ghcr_credentials_reach_the_push_and_the_deploy() {
+    for (name, path) in configs() {
+        for w in generate(&path) {
+            let n = w.contents.matches("${{ secrets.GITHUB_TOKEN }}").count();
+            assert_eq!(n, 2, "{name}/{}: push and deploy steps", w.file_name);
+        }
     }
 }
 

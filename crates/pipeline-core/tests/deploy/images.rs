@@ -55,6 +55,85 @@ async fn pull_verifies_the_digest() {
     assert_eq!(stack.running_images(&engine).await, [image]);
 }
 
+/// A deploy host logged in to a private registry: the engine reads no docker config, so the
+/// pull gets the credentials from the request; without them the image is missing. A local tag
+/// that is not the requested digest (the tag moved) is pulled again before the digest check.
+#[tokio::test(flavor = "multi_thread")]
+async fn private_registry_pull_uses_the_given_credentials_and_refreshes_a_stale_tag() {
+    use shipline_registry::Credentials;
+    let engine = engine().await;
+    let registry = Registry::start_with_auth("deployer", "canary-pull-secret");
+    let mut stack = Stack::new("priv", "");
+    stack.repository = format!("{}/{}", registry.host, stack.repository);
+    std::fs::write(stack.env_file(), format!("REPO={}\n", stack.repository)).expect("env");
+    let image = build_test_image(&engine, &stack.repository, "v1", true).await;
+    let auth = bollard::auth::DockerCredentials {
+        username: Some("deployer".into()),
+        password: Some("canary-pull-secret".into()),
+        ..Default::default()
+    };
+    let mut push = engine.docker().push_image(
+        &stack.repository,
+        Some(bollard::image::PushImageOptions { tag: "v1" }),
+        Some(auth),
+    );
+    while let Some(item) = push.next().await {
+        let info = item.expect("push");
+        assert!(info.error.is_none(), "push: {:?}", info.error);
+    }
+    let digest = engine.image_digests(&image).await.expect("inspect").digests[0]
+        .rsplit_once('@')
+        .expect("repo digest")
+        .1
+        .to_string();
+    engine.remove_image(&image).await.expect("untag");
+    let target = stack.target(Strategy::Recreate);
+
+    let mut anonymous = DeployRequest::new(target.clone(), "v1".into());
+    anonymous.digest = Some(digest.clone());
+    let err = deploy(&engine, &anonymous, &|_| {})
+        .await
+        .expect_err("an anonymous pull is refused");
+    assert!(matches!(err, DeployError::MissingImage { .. }), "{err}");
+    assert!(!format!("{err} {err:?}").contains("canary-pull-secret"));
+
+    // the tag here now names another image (v2 built locally under the v1 tag)
+    build_test_image(&engine, &stack.repository, "v2", true).await;
+    engine
+        .docker()
+        .tag_image(
+            &format!("{}:v2", stack.repository),
+            Some(bollard::image::TagImageOptions {
+                repo: stack.repository.clone(),
+                tag: "v1".to_string(),
+            }),
+        )
+        .await
+        .expect("retag");
+    let mut req = DeployRequest::new(target.clone(), "v1".into());
+    req.digest = Some(digest.clone());
+    req.pull_credentials = Some(Credentials::basic("deployer", "canary-pull-secret"));
+    assert!(
+        !format!("{req:?}").contains("canary-pull-secret"),
+        "Debug redacts"
+    );
+    let steps = std::sync::Mutex::new(Vec::new());
+    let r = deploy(&engine, &req, &|ev| {
+        steps.lock().unwrap().push(format!("{ev:?}"))
+    })
+    .await
+    .expect("deploy with credentials");
+    assert!(r.succeeded(), "{:?}", r.failure);
+    assert_eq!(r.record.digest.as_deref(), Some(digest.as_str()));
+    assert_eq!(stack.running_images(&engine).await, [image]);
+    let steps = steps.into_inner().unwrap().join("\n");
+    assert!(
+        steps.contains("is not"),
+        "the stale tag was refreshed: {steps}"
+    );
+    assert!(!steps.contains("canary-pull-secret"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn retention_prunes_old_images_but_keeps_current_and_previous() {
     let engine = engine().await;

@@ -352,6 +352,13 @@ fn child_record_writer() {
         // records grow and shrink so a torn write would show
         record.deploy = Some(serde_json::json!({"padding": "x".repeat((i % 5000) as usize)}));
         store.save_run(&record).unwrap();
+        if i == 1 {
+            // the parent kills only after this line: every kill lands in the writing loop
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "ready");
+            let _ = out.flush();
+        }
     }
 }
 
@@ -360,7 +367,9 @@ fn run_records_survive_a_crash_mid_write() {
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut last_commit = 0u64;
+    let mut rounds = 0;
     for round in 0..150 {
+        use std::io::BufRead;
         let mut child = std::process::Command::new(&exe)
             .args([
                 "--exact",
@@ -369,12 +378,24 @@ fn run_records_survive_a_crash_mid_write() {
                 "--test-threads=1",
             ])
             .env(CHILD_ENV, dir.path())
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        // kill at a pseudo-random moment: 1..30 ms into the writing loop
-        let wait = 1 + (round * 7919 % 30) as u64;
+        // wait until the writer has saved once (the harness prints its own lines first; a
+        // writer that dies first ends the stream and fails the round)
+        let stdout = child.stdout.take().unwrap();
+        let mut ready = false;
+        for line in std::io::BufReader::new(stdout).lines() {
+            // libtest has printed `test executor::child_record_writer ... ` with no newline
+            if line.unwrap().trim_end().ends_with("ready") {
+                ready = true;
+                break;
+            }
+        }
+        assert!(ready, "round {round}: the writer never wrote");
+        // then kill at a pseudo-random moment: 0..30 ms into the writing loop
+        let wait = (round * 7919 % 31) as u64;
         std::thread::sleep(Duration::from_millis(wait));
         child.kill().unwrap();
         child.wait().unwrap();
@@ -384,11 +405,12 @@ fn run_records_survive_a_crash_mid_write() {
                 let n: u64 = r.commit.unwrap().parse().unwrap();
                 assert!(n >= 1);
                 last_commit = last_commit.max(n);
+                rounds += 1;
             }
-            Err(shipline_core::store::StoreError::NotFound { .. }) => {}
-            Err(e) => panic!("round {round}: a crash left a corrupt record: {e}"),
+            Err(e) => panic!("round {round}: a crash left a missing or corrupt record: {e}"),
         }
     }
+    assert_eq!(rounds, 150, "every round killed a writer mid-loop");
     assert!(
         last_commit > 0,
         "the writer never wrote: the test proved nothing"

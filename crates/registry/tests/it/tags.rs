@@ -132,6 +132,65 @@ async fn prune_keeps_newest_and_deletes_old_matching_tags() {
         .any(|e| e.tag == "build-1" && e.action == PruneAction::Deleted));
 }
 
+/// A tag outside the pattern that shares its digest with a pruned tag survives: where the
+/// registry deletes only by digest, that manifest is left alone rather than taking the
+/// unmatched tag with it.
+#[tokio::test]
+async fn prune_never_takes_an_unmatched_tag_along_with_a_shared_digest() {
+    let reg = TestRegistry::open();
+    push_tags(
+        &reg.host,
+        "share/app",
+        &[
+            ("build-1", "2024-01-01T00:00:00Z"),
+            ("build-2", "2024-01-02T00:00:00Z"),
+            ("build-3", "2024-03-05T00:00:00Z"),
+        ],
+    )
+    .await;
+    let client = open_client();
+    // `stable` is build-1 under another name, outside the pattern
+    copy(
+        &client,
+        &ImageStore::parse(&format!("{}/share/app:build-1", reg.host)).unwrap(),
+        &ImageStore::parse(&format!("{}/share/app:stable", reg.host)).unwrap(),
+        &CopyOptions::default(),
+    )
+    .await
+    .unwrap();
+    let repo = Reference::parse(&format!("{}/share/app", reg.host)).unwrap();
+    let opts = PruneOptions {
+        keep: 1,
+        older_than: Some(Duration::from_secs(7 * 86400)),
+        pattern: Some("build-*".into()),
+        dry_run: false,
+        now: chrono::DateTime::parse_from_rfc3339("2024-03-06T00:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+    };
+    let done = prune(&client, &repo, &opts).await.unwrap();
+    let summary: Vec<String> = done
+        .entries
+        .iter()
+        .map(|e| format!("{} {:?}", e.tag, e.action))
+        .collect();
+    insta::assert_debug_snapshot!(summary, @r#"
+    [
+        "build-3 Keep(\"among the newest 1\")",
+        "build-2 Deleted",
+        "build-1 Failed(\"the registry cannot delete tags alone and a kept tag shares this digest\")",
+    ]
+    "#);
+    assert_eq!(
+        client.list_tags(&repo).await.unwrap(),
+        vec![
+            "build-1".to_owned(),
+            "build-3".to_owned(),
+            "stable".to_owned()
+        ]
+    );
+}
+
 #[tokio::test]
 async fn delete_tag_is_refused_clearly_by_distribution_2() {
     let reg = TestRegistry::open();
