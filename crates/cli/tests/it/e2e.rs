@@ -31,7 +31,7 @@ struct Project {
     actions: tempfile::TempDir,
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -195,6 +195,24 @@ impl Project {
             .env_remove("IMAGE_TAG")
             .output()
             .expect("run shipline")
+    }
+
+    /// The config digest (the image ID) named by the manifest `digest` in the registry, read
+    /// by pulling the manifest into an OCI layout.
+    fn config_digest_in_registry(&self, digest: &str) -> String {
+        let out = self.root().join(format!("pulled-{}", &digest[7..19]));
+        let o = self.shipline(&[
+            "pull",
+            &format!("{}@{digest}", self.repository),
+            "--to",
+            &format!("oci:{}:check", out.display()),
+            "--insecure-registry",
+            &self.host,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "pull: {}", stderr(&o));
+        let manifest = std::fs::read(out.join("blobs/sha256").join(&digest[7..])).unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+        manifest["config"]["digest"].as_str().unwrap().to_string()
     }
 
     fn run(&self, args: &[&str]) -> (i32, serde_json::Value, Output) {
@@ -435,8 +453,14 @@ fn dev_then_main_approve_prod_with_one_digest_everywhere() {
         &p.host,
     ]);
     assert!(stdout(&pushed).contains(&prod_digest));
-    // the running prod containers run the image that digest describes
+    // the running prod containers run the image that digest describes: its config digest, read
+    // from the manifest pulled back from the registry, is their image ID
     let prod_image = resumed["image"]["image_id"].as_str().unwrap();
+    assert_eq!(
+        p.config_digest_in_registry(&prod_digest),
+        prod_image,
+        "the registry's manifest names the image the run built"
+    );
     assert!(p
         .running_images(&p.prod_project)
         .iter()
@@ -590,4 +614,125 @@ fn planted_high_finding_fails_before_push_and_failing_health_rolls_back() {
         .running_images(&p.dev_project)
         .iter()
         .all(|i| *i == good_image));
+}
+
+/// `run --local` builds, tests and scans, and pushes and deploys nothing; with `promote_from`,
+/// `run --branch main` promotes the digest dev ran (no build) and prod runs exactly that image.
+#[test]
+fn local_run_pushes_nothing_and_prod_promotes_the_digest_dev_ran() {
+    let p = Project::new();
+    let cfg = std::fs::read_to_string(p.root().join("shipline.toml"))
+        .unwrap()
+        .replace("# promote_from = \"dev\"", "promote_from = \"dev\"");
+    assert!(
+        cfg.contains("\npromote_from = \"dev\""),
+        "the example offers promotion"
+    );
+    std::fs::write(p.root().join("shipline.toml"), cfg).unwrap();
+    p.commit("promote prod from dev");
+    let dev_env = std::fs::read(p.root().join(".env.local")).unwrap();
+
+    // ---- the developer's local step
+    let (code, local, o) = p.run(&["run", "--local"]);
+    assert_eq!(code, 0, "local run failed:\n{}", stderr(&o));
+    assert_eq!(local["status"], "succeeded");
+    let ids: Vec<&str> = local["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "build",
+            "test",
+            "scan:trivy",
+            "scan:semgrep",
+            "scan:audit",
+            "gate"
+        ],
+        "nothing pushed or deployed"
+    );
+    assert!(local["image"]["digest"].is_null(), "{}", local["image"]);
+    assert_eq!(std::fs::read(p.root().join(".env.local")).unwrap(), dev_env);
+    let tags = p.shipline(&[
+        "tags",
+        &p.repository,
+        "--insecure-registry",
+        &p.host,
+        "--json",
+    ]);
+    assert!(
+        !stdout(&tags).contains(local["image"]["tag"].as_str().unwrap()),
+        "the local build is not in the registry: {}",
+        stdout(&tags)
+    );
+
+    // ---- dev: build, push, deploy
+    let (code, dev, o) = p.run(&["run", "--branch", "dev"]);
+    assert_eq!(code, 0, "dev run failed:\n{}", stderr(&o));
+    let dev_digest = dev["image"]["digest"].as_str().unwrap().to_string();
+    let dev_image = dev["image"]["image_id"].as_str().unwrap().to_string();
+
+    // ---- main: promote (no build), stop at the approval gate
+    std::fs::write(p.root().join("CHANGELOG.md"), "a later change\n").unwrap();
+    p.commit("a later commit on main must not be rebuilt");
+    let (code, main, o) = p.run(&["run", "--branch", "main"]);
+    assert_eq!(code, 0, "main run failed:\n{}", stderr(&o));
+    assert_eq!(main["status"], "waiting_approval");
+    let ids: Vec<&str> = main["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["promote", "approve", "deploy:prod"], "no rebuild");
+    assert_eq!(stage(&main, "promote")["status"], "succeeded");
+    assert_eq!(main["image"]["digest"], dev_digest.as_str());
+
+    // ---- approve the promoted digest and resume
+    let o = p.shipline(&[
+        "approve",
+        "prod",
+        "--digest",
+        &dev_digest,
+        "--key",
+        p.key.to_str().unwrap(),
+        "--requester",
+        "ci@example.com",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "approve: {}", stderr(&o));
+    let run_id = main["id"].as_str().unwrap();
+    let (code, resumed, o) = p.run(&["run", "--resume", run_id]);
+    assert_eq!(code, 0, "resume failed:\n{}", stderr(&o));
+    assert_eq!(resumed["status"], "succeeded");
+    assert_eq!(resumed["deploy"]["digest"], dev_digest.as_str());
+    // prod runs the very image dev ran
+    let prod = p.running_images(&p.prod_project);
+    assert!(!prod.is_empty());
+    assert!(
+        prod.iter().all(|i| *i == dev_image),
+        "{prod:?} vs {dev_image}"
+    );
+    assert_eq!(p.config_digest_in_registry(&dev_digest), dev_image);
+
+    // ---- what runs, read from the engine, agrees with the records; no lock is left
+    let dev_tag = dev["image"]["tag"].as_str().unwrap().to_string();
+    let o = p.shipline(&["status", "prod", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "status: {}", stderr(&o));
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let prod_st = &st["environments"][0];
+    assert_eq!(prod_st["env"], "prod");
+    assert_eq!(prod_st["matches_record"], true, "{prod_st}");
+    assert_eq!(prod_st["running_tags"], serde_json::json!([dev_tag]));
+    let o = p.shipline(&["lock", "status", "prod", "--json"]);
+    let lock: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(lock["lock"]["state"], "free", "{lock}");
+    // an explicit rollback target goes through the same deploy path and is recorded
+    let o = p.shipline(&["rollback", "dev", "--to", &dev_tag, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "rollback --to: {}", stderr(&o));
+    let rb: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rb["deployment"]["record"]["tag"], dev_tag.as_str(), "{rb}");
+    assert_eq!(p.env_value(".env.local"), dev_tag);
 }

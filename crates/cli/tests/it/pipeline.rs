@@ -182,3 +182,29 @@ fn runs_lists_nothing_on_a_fresh_store() {
     let o = shipline(tmp.path(), &["runs", "show", "nope"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Compose lets the process environment override the env file: a deploy with the tag variable
+/// set in its environment would silently run that tag, so it is refused before any change.
+#[test]
+fn deploy_refuses_a_tag_variable_set_in_the_process_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    crate::e2e::copy_dir(&example(), tmp.path());
+    let env_before = std::fs::read(tmp.path().join(".env.local")).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shipline"))
+        .args(["deploy", "dev", "--tag", "v2"])
+        .current_dir(tmp.path())
+        .env("NO_COLOR", "1")
+        .env("IMAGE_TAG", "from-the-shell")
+        .output()
+        .expect("run shipline");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("IMAGE_TAG is set in the process environment") && err.contains("unset it"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(tmp.path().join(".env.local")).unwrap(),
+        env_before
+    );
+}

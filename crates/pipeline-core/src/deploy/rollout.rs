@@ -377,7 +377,11 @@ impl Ctx<'_> {
             return out;
         };
         for c in all.iter().filter(|c| !c.health.is_ok()) {
-            let lines = self.engine.log_tail(&c.id, 20).await.unwrap_or_default();
+            let mut lines = self.engine.log_tail(&c.id, 20).await.unwrap_or_default();
+            // a silent service fails its health check without a log line: say what it said
+            if let Ok(Some(probe)) = self.engine.last_health_probe(&c.id).await {
+                lines.push(format!("last health check: {probe}"));
+            }
             out.push((
                 format!("{} ({}, {})", c.name, c.image, health_word(c.health)),
                 lines,

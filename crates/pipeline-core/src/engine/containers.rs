@@ -308,6 +308,29 @@ impl Engine {
         Ok(text.lines().map(str::to_string).collect())
     }
 
+    /// The output of the last health probe of a container with a HEALTHCHECK (what the check
+    /// printed and its exit code), or `None` when it has no probe yet.
+    pub async fn last_health_probe(&self, id: &str) -> Result<Option<String>, EngineError> {
+        let r = self.docker.inspect_container(id, None).await;
+        let Some(c) = found(r, || format!("inspect container {id}"))? else {
+            return Ok(None);
+        };
+        let last = c
+            .state
+            .and_then(|s| s.health)
+            .and_then(|h| h.log)
+            .and_then(|log| log.into_iter().last());
+        Ok(last.map(|p| {
+            let output = p.output.unwrap_or_default();
+            let output = output.trim();
+            match p.exit_code {
+                Some(code) if output.is_empty() => format!("exit {code}"),
+                Some(code) => format!("exit {code}: {output}"),
+                None => output.to_string(),
+            }
+        }))
+    }
+
     /// Whether an image is present locally.
     pub async fn image_exists(&self, image: &str) -> Result<bool, EngineError> {
         let r = self.docker.inspect_image(image).await;

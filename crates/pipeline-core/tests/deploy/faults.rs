@@ -49,6 +49,19 @@ async fn failing_health_check_rolls_back() {
             }
         );
         assert!(failure.message.contains("unhealthy"), "{}", failure.message);
+        // the failing containers are named with their last lines and health probe
+        assert!(!failure.containers.is_empty(), "{failure:?}");
+        assert!(
+            failure
+                .containers
+                .iter()
+                .all(|(name, lines)| name.contains(":bad")
+                    && lines
+                        .iter()
+                        .any(|l| l.starts_with("last health check: exit 1"))),
+            "{:?}",
+            failure.containers
+        );
         assert!(
             failure.rollback_error.is_none(),
             "{:?}",
