@@ -50,6 +50,9 @@ pub struct GetArgs {
     /// Resolve `${VAR}` against the file only, not the process environment.
     #[arg(long)]
     pub no_process_env: bool,
+    /// Print `{"version":1,"key":...,"value":...}` instead of the bare value.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `--duplicates` values.
@@ -229,6 +232,11 @@ fn get(a: GetArgs, global: &Global) -> anyhow::Result<i32> {
     warn_problems(global, &a.file, &doc);
     let eval = doc.evaluate(lookup(a.no_process_env));
     match eval.get(&a.key) {
+        Some(v) if a.json => {
+            let doc = json!({"version": 1, "key": a.key, "value": v});
+            emit(&format!("{doc}\n"))?;
+            Ok(exit::OK)
+        }
         Some(v) => {
             emit(&format!("{v}\n"))?;
             Ok(exit::OK)

@@ -27,7 +27,7 @@ pub struct ConnectArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// Upload in chunks of this many bytes instead of one streamed request per blob
-    /// (keep it at or under 4194304 for GHCR).
+    /// (capped at 4194304 on ghcr.io, which refuses larger chunks).
     #[arg(long, value_name = "BYTES")]
     pub chunk_size: Option<u64>,
     /// Print the result as JSON (`"version": 1`).

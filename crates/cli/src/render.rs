@@ -57,6 +57,20 @@ pub fn short_digest(d: &str) -> String {
     }
 }
 
+/// `repository[:tag][@digest]`.
+fn image_ref(img: &shipline_core::run::ImageInfo) -> String {
+    let mut s = img.repository.clone();
+    if let Some(t) = &img.tag {
+        s.push(':');
+        s.push_str(t);
+    }
+    if let Some(d) = &img.digest {
+        s.push('@');
+        s.push_str(d);
+    }
+    s
+}
+
 /// The summary table shown at the end of a run and by `runs show`.
 pub fn run_summary(r: &RunRecord) -> String {
     let mut out = String::new();
@@ -72,19 +86,7 @@ pub fn run_summary(r: &RunRecord) -> String {
         let _ = writeln!(out, "commit {commit}");
     }
     if let Some(img) = &r.image {
-        let _ = writeln!(
-            out,
-            "image  {}{}{}",
-            img.repository,
-            img.tag
-                .as_deref()
-                .map(|t| format!(":{t}"))
-                .unwrap_or_default(),
-            img.digest
-                .as_deref()
-                .map(|d| format!("@{d}"))
-                .unwrap_or_default()
-        );
+        let _ = writeln!(out, "image  {}", image_ref(img));
     }
     let width = r
         .stages
@@ -157,19 +159,7 @@ pub fn run_summary_markdown(r: &RunRecord) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### shipline run `{}`: {}\n", r.id, r.status.as_str());
     if let Some(img) = &r.image {
-        let _ = writeln!(
-            out,
-            "Image: `{}{}{}`\n",
-            img.repository,
-            img.tag
-                .as_deref()
-                .map(|t| format!(":{t}"))
-                .unwrap_or_default(),
-            img.digest
-                .as_deref()
-                .map(|d| format!("@{d}"))
-                .unwrap_or_default()
-        );
+        let _ = writeln!(out, "Image: `{}`\n", image_ref(img));
     }
     let _ = writeln!(
         out,

@@ -49,7 +49,7 @@ pub use layout::OciLayout;
 pub use manifest::{Descriptor, Platform};
 pub use reference::{valid_tag, Reference};
 pub use referrers::{attach_artifact, list_referrers, ArtifactBlob};
-pub use remote::UploadMode;
+pub use remote::{chunk_size_for, UploadMode, GHCR_MAX_CHUNK};
 pub use retry::RetryPolicy;
 pub use store::{FetchedManifest, ImageStore};
 pub use tags::{image_created, prune, PruneAction, PruneEntry, PruneOptions, PruneReport};

@@ -35,8 +35,22 @@ pub enum UploadMode {
     #[default]
     Monolithic,
     /// `PATCH` chunks of at most this many bytes, resumed from the registry's offset after a
-    /// failure; keep it at or under 4 MiB for GHCR.
+    /// failure; capped at 4 MiB on ghcr.io, which refuses larger chunks ([`chunk_size_for`]).
     Chunked(u64),
+}
+
+/// Largest upload chunk GHCR accepts: it answers larger `PATCH` bodies with 416.
+pub const GHCR_MAX_CHUNK: u64 = 4 * 1024 * 1024;
+
+/// The chunk size used for `registry`: at least one byte, and at most [`GHCR_MAX_CHUNK`] on
+/// ghcr.io whatever was asked.
+pub fn chunk_size_for(registry: &str, requested: u64) -> u64 {
+    let size = requested.max(1);
+    if registry == "ghcr.io" {
+        size.min(GHCR_MAX_CHUNK)
+    } else {
+        size
+    }
 }
 
 fn repo_url(base: &str, r: &Reference, tail: &str) -> String {
@@ -397,7 +411,8 @@ impl RegistryClient {
                         .await
                 }
                 UploadMode::Chunked(size) => {
-                    self.upload_chunked(repo, desc, open.clone(), on_bytes.clone(), size.max(1))
+                    let size = chunk_size_for(repo.registry(), size);
+                    self.upload_chunked(repo, desc, open.clone(), on_bytes.clone(), size)
                         .await
                 }
             };
@@ -691,5 +706,21 @@ impl RegistryClient {
 impl RegistryError {
     pub(crate) fn from_io(e: std::io::Error) -> RegistryError {
         RegistryError::io("read blob", "(stream)", e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ghcr_chunks_are_capped_at_4_mib() {
+        assert_eq!(chunk_size_for("ghcr.io", 64 * 1024 * 1024), GHCR_MAX_CHUNK);
+        assert_eq!(chunk_size_for("ghcr.io", 1024), 1024);
+        assert_eq!(
+            chunk_size_for("127.0.0.1:5000", 64 * 1024 * 1024),
+            64 * 1024 * 1024
+        );
+        assert_eq!(chunk_size_for("127.0.0.1:5000", 0), 1);
     }
 }

@@ -616,6 +616,16 @@ fn planted_high_finding_fails_before_push_and_failing_health_rolls_back() {
         .all(|i| *i == good_image));
 }
 
+/// The stage ids of a run record, in plan order.
+fn stage_ids(run: &serde_json::Value) -> Vec<&str> {
+    run["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect()
+}
+
 /// `run --local` builds, tests and scans, and pushes and deploys nothing; with `promote_from`,
 /// `run --branch main` promotes the digest dev ran (no build) and prod runs exactly that image.
 #[test]
@@ -636,14 +646,8 @@ fn local_run_pushes_nothing_and_prod_promotes_the_digest_dev_ran() {
     let (code, local, o) = p.run(&["run", "--local"]);
     assert_eq!(code, 0, "local run failed:\n{}", stderr(&o));
     assert_eq!(local["status"], "succeeded");
-    let ids: Vec<&str> = local["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        ids,
+        stage_ids(&local),
         [
             "build",
             "test",
@@ -681,13 +685,11 @@ fn local_run_pushes_nothing_and_prod_promotes_the_digest_dev_ran() {
     let (code, main, o) = p.run(&["run", "--branch", "main"]);
     assert_eq!(code, 0, "main run failed:\n{}", stderr(&o));
     assert_eq!(main["status"], "waiting_approval");
-    let ids: Vec<&str> = main["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["promote", "approve", "deploy:prod"], "no rebuild");
+    assert_eq!(
+        stage_ids(&main),
+        ["promote", "approve", "deploy:prod"],
+        "no rebuild"
+    );
     assert_eq!(stage(&main, "promote")["status"], "succeeded");
     assert_eq!(main["image"]["digest"], dev_digest.as_str());
 

@@ -28,6 +28,15 @@ fn env_set_get_unset_edit_in_place() {
         "{}",
         stderr(&o)
     );
+    let o = shipline(
+        dir.path(),
+        &["env", "get", ".env.local", "IMAGE_TAG", "--json"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).expect("JSON"),
+        serde_json::json!({"version": 1, "key": "IMAGE_TAG", "value": "stale"})
+    );
 
     let o = shipline(
         dir.path(),

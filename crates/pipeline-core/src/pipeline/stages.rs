@@ -329,21 +329,20 @@ async fn scan(
             shipline_scanners::ScannerState::Ok => {
                 format!("{}: {} findings", st.name, r.findings.len())
             }
+            // collected, not decided here: the gate fails closed on it unless the policy
+            // allows this scanner to be skipped, and says which in the run summary
             _ => format!(
-                "{}: {} ({})",
+                "{}: DID NOT SCAN ({}); the gate fails closed unless the policy allows skipping {}",
                 st.name,
-                st.status.as_str(),
-                st.message.as_deref().unwrap_or("no message")
+                st.message.as_deref().unwrap_or("no message"),
+                st.name
             ),
         };
         ctx.log(what.clone());
         parts.push(what);
     }
     s.state().scanner_runs.extend(runs);
-    Ok(StageOutput::Message(format!(
-        "{} (the gate decides)",
-        parts.join("; ")
-    )))
+    Ok(StageOutput::Message(parts.join("; ")))
 }
 
 /// Audits every environment's compose stack together (cross-stack rules included).

@@ -1,6 +1,10 @@
-//! Integration tests of shipline-core's pipeline model: config, plan, graph, executor, store.
+//! Integration tests of shipline-core, one binary: the pipeline model (config, plan, graph,
+//! executor, store), deploys against the real engine (`deploy`), and approvals, OpenSSH
+//! interop and the generated GitHub workflows (`approval`).
 
+mod approval;
 mod config;
+mod deploy;
 mod executor;
 mod plan_graph;
 

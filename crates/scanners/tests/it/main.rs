@@ -1,5 +1,6 @@
 //! Integration tests of shipline-scanners (one binary, one module per area).
 
+mod audit;
 mod common;
 mod conformance;
 mod fault_matrix;
