@@ -16,6 +16,16 @@ use shipline_registry::{
 
 use crate::{CliError, Global};
 
+/// The bytes of a `--ca-cert` file, read when the arguments are parsed.
+#[derive(Debug, Clone)]
+pub struct CaCert(Vec<u8>);
+
+fn read_ca_cert(path: &str) -> Result<CaCert, String> {
+    std::fs::read(path)
+        .map(CaCert)
+        .map_err(|e| format!("failed to read {path}: {e}"))
+}
+
 /// Connection flags shared by every registry command.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectArgs {
@@ -23,6 +33,9 @@ pub struct ConnectArgs {
     /// Loopback hosts may always fall back to plain HTTP.
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure_registry: Vec<String>,
+    /// Trust this PEM certificate for registry TLS (repeatable).
+    #[arg(long = "ca-cert", value_name = "PEM", value_parser = read_ca_cert)]
+    pub ca_cert: Vec<CaCert>,
     /// Blobs transferred at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
@@ -446,6 +459,7 @@ async fn client_for(
     RegistryClient::new(ClientOptions {
         credentials,
         insecure_registries: connect.insecure_registry.clone(),
+        extra_root_certificates_pem: connect.ca_cert.iter().map(|c| c.0.clone()).collect(),
         ..ClientOptions::default()
     })
 }

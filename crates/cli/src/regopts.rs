@@ -29,6 +29,18 @@ fn env_value(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// Reads the `--ca-cert` files (a missing one is a usage error naming it).
+pub fn read_ca_certs(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
+    paths
+        .iter()
+        .map(|pem| {
+            std::fs::read(pem).map_err(|e| {
+                CliError::usage(format!("failed to read --ca-cert {}: {e}", pem.display()))
+            })
+        })
+        .collect()
+}
+
 /// Builds the registry client: credentials for the configured (or `--registry`) host from the
 /// env vars the config names (`SHIPLINE_REGISTRY_USERNAME` / `SHIPLINE_REGISTRY_PASSWORD` when it
 /// names none), else from the docker config.
@@ -40,12 +52,7 @@ pub async fn client(
         insecure_registries: flags.insecure_registry.clone(),
         ..ClientOptions::default()
     };
-    for pem in &flags.ca_cert {
-        let bytes = std::fs::read(pem).map_err(|e| {
-            CliError::usage(format!("failed to read --ca-cert {}: {e}", pem.display()))
-        })?;
-        opts.extra_root_certificates_pem.push(bytes);
-    }
+    opts.extra_root_certificates_pem = read_ca_certs(&flags.ca_cert)?;
     let reg = config.and_then(|c| c.registry.as_ref());
     if let Some(r) = reg {
         if r.insecure {
@@ -75,19 +82,9 @@ pub async fn client(
         let creds = match creds {
             Some(c) => c,
             None if reg.is_none_or(|r| r.docker_config) => {
-                let home = std::env::var_os("HOME").map(PathBuf::from);
-                let docker_config = std::env::var_os("DOCKER_CONFIG").map(PathBuf::from);
-                match shipline_registry::docker_config_path(
-                    docker_config.as_deref(),
-                    home.as_deref(),
-                ) {
-                    Some(file) if file.is_file() => {
-                        shipline_registry::credentials_from_docker_config(&file, &host)
-                            .await
-                            .with_context(|| format!("failed to read credentials for {host}"))?
-                    }
-                    _ => Credentials::Anonymous,
-                }
+                crate::cmd_registry::credentials_for(&host)
+                    .await
+                    .with_context(|| format!("failed to read credentials for {host}"))?
             }
             None => Credentials::Anonymous,
         };

@@ -162,7 +162,13 @@ fn lookup_blocking(file: &Path, registry: &str) -> Result<Credentials, RegistryE
                     E::ConfigReadError => {
                         format!("{} is not a valid docker config", file.display())
                     }
-                    other => other.to_string().to_lowercase(),
+                    other => match configured_helper(&bytes, &key) {
+                        // the crate's message names no helper: name the one configured
+                        Some(helper) => format!(
+                            "could not run credential helper `docker-credential-{helper}` (is it installed and on PATH?)"
+                        ),
+                        None => other.to_string().to_lowercase(),
+                    },
                 };
                 return Err(RegistryError::Credentials {
                     registry: registry.to_owned(),
@@ -172,6 +178,17 @@ fn lookup_blocking(file: &Path, registry: &str) -> Result<Credentials, RegistryE
         }
     }
     Ok(Credentials::Anonymous)
+}
+
+/// The credential helper a docker config names for `key` (`credHelpers`, else `credsStore`).
+fn configured_helper(config: &[u8], key: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(config).ok()?;
+    v.get("credHelpers")
+        .and_then(|h| h.get(key))
+        .or_else(|| v.get("credsStore"))
+        .and_then(|h| h.as_str())
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned)
 }
 
 /// A parsed `WWW-Authenticate` challenge.
@@ -323,6 +340,10 @@ mod tests {
         let err = credentials_from_docker_config(&file, "ghcr.io")
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("credential helper"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("credential helper `docker-credential-shipline-test-missing`"),
+            "{err}"
+        );
     }
 }

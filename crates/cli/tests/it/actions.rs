@@ -116,7 +116,7 @@ fn copy_sets_image_tag_and_digest_outputs_inside_actions() {
 }
 
 /// Writes a minimal valid OCI image layout (one empty layer) tagged `v1`.
-fn make_layout(dir: &Path) {
+pub(crate) fn make_layout(dir: &Path) {
     use sha2::{Digest as _, Sha256};
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).expect("mkdir");

@@ -9,7 +9,7 @@ use crate::{stderr, stdout, workspace};
 
 #[path = "../../../registry/tests/it/support/registry.rs"]
 #[allow(dead_code)]
-mod registry_support;
+pub(crate) mod registry_support;
 
 use registry_support::{Auth, TestRegistry};
 
@@ -18,8 +18,8 @@ const PASSWORD: &str = "e2e-canary-password-7f3a9c";
 
 struct Project {
     dir: tempfile::TempDir,
-    /// kept alive for the test; stopped on drop
-    _registry: TestRegistry,
+    /// kept alive for the test; stopped on drop (none: the embedded OCI store under .shipline/)
+    _registry: Option<TestRegistry>,
     ca: PathBuf,
     host: String,
     repository: String,
@@ -75,20 +75,35 @@ fn sh(dir: &Path, program: &str, args: &[&str]) -> Output {
 }
 
 impl Project {
+    /// The example pushing to a real registry (TLS, htpasswd).
     fn new() -> Project {
+        Project::setup(true)
+    }
+
+    /// The example as shipped: no `[registry]`, so the run pushes to its embedded OCI store.
+    fn embedded() -> Project {
+        Project::setup(false)
+    }
+
+    fn setup(with_registry: bool) -> Project {
         let busybox = Path::new("/bin/busybox");
         assert!(busybox.exists(), "prerequisite missing: /bin/busybox (Debian package busybox-static; run scripts/prereqs.sh)");
-        let registry = TestRegistry::start(
-            Auth::Htpasswd {
-                user: USER.into(),
-                password: PASSWORD.into(),
-            },
-            true,
-        );
+        let registry = with_registry.then(|| {
+            TestRegistry::start(
+                Auth::Htpasswd {
+                    user: USER.into(),
+                    password: PASSWORD.into(),
+                },
+                true,
+            )
+        });
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         copy_dir(&workspace().join("examples/hestami"), root);
         std::fs::copy(busybox, root.join("app/busybox")).unwrap();
+        let host = registry
+            .as_ref()
+            .map_or_else(|| "ghcr.io".to_string(), |r| r.host.clone());
         // the registry commands read credentials from the docker config, as docker does
         let auth = base64::Engine::encode(
             &base64::engine::general_purpose::STANDARD,
@@ -97,16 +112,19 @@ impl Project {
         std::fs::create_dir_all(root.join("docker-config")).unwrap();
         std::fs::write(
             root.join("docker-config/config.json"),
-            format!(
-                "{{\"auths\":{{\"{}\":{{\"auth\":\"{auth}\"}}}}}}",
-                registry.host
-            ),
+            format!("{{\"auths\":{{\"{host}\":{{\"auth\":\"{auth}\"}}}}}}"),
         )
         .unwrap();
         let ca = root.join("registry-ca.pem");
-        std::fs::write(&ca, registry.ca_pem.as_ref().unwrap()).unwrap();
+        if let Some(r) = &registry {
+            std::fs::write(&ca, r.ca_pem.as_ref().unwrap()).unwrap();
+        }
         let suffix = format!("{:08x}", rand_u32());
-        let repository = format!("{}/hestami/api-{suffix}", registry.host);
+        let repository = match &registry {
+            Some(r) => format!("{}/hestami/api-{suffix}", r.host),
+            // never pushed anywhere: a unique name keeps parallel tests' images apart
+            None => format!("ghcr.io/hestami-ai/api-{suffix}"),
+        };
         let dev_project = format!("e2edev{suffix}");
         let prod_project = format!("e2eprod{suffix}");
         // the approver: a fresh ed25519 key in the trusted list
@@ -138,7 +156,10 @@ impl Project {
             )
             .replace(
                 "# No [registry]",
-                &format!("[registry]\nhost = \"{}\"\nusername_env = \"E2E_REGISTRY_USER\"\npassword_env = \"E2E_REGISTRY_PASSWORD\"\n\n# No [registry]", registry.host),
+                &match &registry {
+                    Some(r) => format!("[registry]\nhost = \"{}\"\nusername_env = \"E2E_REGISTRY_USER\"\npassword_env = \"E2E_REGISTRY_PASSWORD\"\n\n# No [registry]", r.host),
+                    None => "# No [registry]".to_string(),
+                },
             );
         std::fs::write(root.join("shipline.toml"), cfg).unwrap();
         let compose = root.join("compose.common.yaml");
@@ -150,7 +171,7 @@ impl Project {
         git_commit(root, "v1");
         Project {
             dir,
-            host: registry.host.clone(),
+            host,
             _registry: registry,
             ca,
             repository,
@@ -218,7 +239,10 @@ impl Project {
     fn run(&self, args: &[&str]) -> (i32, serde_json::Value, Output) {
         let ca = self.ca.to_str().unwrap().to_string();
         let mut full: Vec<&str> = args.to_vec();
-        full.extend(["--ca-cert", &ca, "--json"]);
+        if self.ca.exists() {
+            full.extend(["--ca-cert", &ca]);
+        }
+        full.push("--json");
         let o = self.shipline(&full);
         let text = stdout(&o);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
@@ -737,4 +761,42 @@ fn local_run_pushes_nothing_and_prod_promotes_the_digest_dev_ran() {
     let rb: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(rb["deployment"]["record"]["tag"], dev_tag.as_str(), "{rb}");
     assert_eq!(p.env_value(".env.local"), dev_tag);
+}
+
+/// With no registry configured (the example as shipped), the run pushes to the OCI image
+/// layout under `.shipline/` and deploys from it: no server beyond the Docker engine.
+#[test]
+fn without_a_registry_the_run_uses_the_embedded_oci_store() {
+    let p = Project::embedded();
+    let cfg = std::fs::read_to_string(p.root().join("shipline.toml")).unwrap();
+    assert!(
+        !cfg.contains("\n[registry]"),
+        "the example configures no registry"
+    );
+    let (code, dev, o) = p.run(&["run", "--branch", "dev"]);
+    assert_eq!(code, 0, "dev run failed:\n{}", stderr(&o));
+    assert_eq!(dev["status"], "succeeded");
+    let digest = dev["image"]["digest"].as_str().unwrap().to_string();
+    let push = stage(&dev, "push")["message"].as_str().unwrap().to_string();
+    assert!(
+        push.contains("pushed oci:") && push.contains(".shipline/oci"),
+        "{push}"
+    );
+    assert!(push.contains(&digest), "{push}");
+    // the layout holds the manifest under its digest, and its config is the running image
+    let oci = p.root().join(".shipline/oci");
+    let index = std::fs::read_to_string(oci.join("index.json")).unwrap();
+    assert!(index.contains(&digest), "{index}");
+    let manifest = std::fs::read(oci.join("blobs/sha256").join(&digest[7..])).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    let image_id = dev["image"]["image_id"].as_str().unwrap();
+    assert_eq!(manifest["config"]["digest"], image_id);
+    assert!(p
+        .running_images(&p.dev_project)
+        .iter()
+        .all(|i| i == image_id));
+    assert_eq!(
+        p.env_value(".env.local"),
+        dev["image"]["tag"].as_str().unwrap()
+    );
 }

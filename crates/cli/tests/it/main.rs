@@ -4,6 +4,7 @@ mod actions;
 mod e2e;
 mod env;
 mod pipeline;
+mod registry_cli;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -274,3 +274,45 @@ async fn prune_leaves_referrer_tags_alone() {
     assert_eq!(after.len(), 3, "{after:?}");
     assert!(after.iter().filter(|t| t.starts_with("sha256-")).count() == 2);
 }
+
+/// Registries that delete tags (OCI 1.1) answer 202; those that forbid deletes answer 405 with
+/// an error body. The answers are given by the fault proxy in front of distribution, which
+/// itself only deletes by digest.
+#[tokio::test]
+async fn tag_delete_accepted_with_202_and_refused_clearly_with_405() {
+    use crate::support::proxy::{Fault, Rule};
+    let reg = TestRegistry::open();
+    push_tags(&reg.host, "del202/app", &[("a", "2024-01-01T00:00:00Z")]).await;
+    let proxy = FaultProxy::start(&reg.host).await;
+    proxy.add(Rule::new(
+        Some("DELETE"),
+        "/manifests/a",
+        Fault::Respond(202, vec![], String::new()),
+        1,
+    ));
+    proxy.add(Rule::new(
+        Some("DELETE"),
+        "/manifests/b",
+        Fault::Respond(
+            405,
+            vec![("content-type".into(), "application/json".into())],
+            r#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#
+                .into(),
+        ),
+        1,
+    ));
+    let client = open_client();
+    let a = Reference::parse(&format!("{}/del202/app:a", proxy.host)).unwrap();
+    client.delete_tag(&a).await.expect("202 is a deleted tag");
+    let b = Reference::parse(&format!("{}/del202/app:b", proxy.host)).unwrap();
+    let err = client.delete_tag(&b).await.unwrap_err();
+    assert!(
+        matches!(err, RegistryError::DeleteUnsupported { status: 405, .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("does not allow it (HTTP 405") && msg.contains("unsupported"),
+        "{msg}"
+    );
+}
