@@ -39,6 +39,14 @@ impl Mode {
     }
 }
 
+/// The status word padded to `width` columns, then coloured (padding a coloured string would
+/// count its escape bytes as columns).
+fn mark_padded(status: StageStatus, color: bool, width: usize) -> String {
+    let word = mark(status, false);
+    let pad = " ".repeat(width.saturating_sub(word.len()));
+    format!("{}{pad}", mark(status, color))
+}
+
 fn mark(status: StageStatus, color: bool) -> String {
     let (sym, code) = match status {
         StageStatus::Succeeded => ("ok", "32"),
@@ -129,8 +137,8 @@ pub async fn render(mut rx: UnboundedReceiver<Event>, mode: Mode, color: bool) {
                     message,
                 } => {
                     let line = format!(
-                        "{:<9} {:<14} {:>6}  {}",
-                        mark(*status, color),
+                        "{} {:<14} {:>6}  {}",
+                        mark_padded(*status, color, 9),
                         stage,
                         secs(*duration_ms),
                         message

@@ -186,7 +186,40 @@ impl Project {
         self.dir.path()
     }
 
+    /// Runs shipline on a pseudo-terminal (util-linux `script`), as a developer at a terminal
+    /// would: returns the exit code and everything the terminal showed.
+    fn shipline_on_a_terminal(&self, args: &[&str]) -> (i32, String) {
+        let cmd = self.shipline_command(args);
+        let line = std::iter::once(env!("CARGO_BIN_EXE_shipline"))
+            .chain(args.iter().copied())
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut script = Command::new("script");
+        script.args(["-qec", &line, "/dev/null"]);
+        script.current_dir(self.root());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => script.env(k, v),
+                None => script.env_remove(k),
+            };
+        }
+        // colour is wanted here: the terminal decides
+        script.env_remove("NO_COLOR");
+        let o = script
+            .output()
+            .unwrap_or_else(|e| panic!("prerequisite missing: script (util-linux): {e}"));
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    }
+
     fn shipline(&self, args: &[&str]) -> Output {
+        self.shipline_command(args).output().expect("run shipline")
+    }
+
+    fn shipline_command(&self, args: &[&str]) -> Command {
         let venv = std::env::var_os("SHIPLINE_VENV")
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace().join(".venv"));
@@ -201,8 +234,8 @@ impl Project {
             venv.join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        Command::new(env!("CARGO_BIN_EXE_shipline"))
-            .args(args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipline"));
+        cmd.args(args)
             .current_dir(self.root())
             .env("NO_COLOR", "1")
             .env("PATH", path)
@@ -213,9 +246,8 @@ impl Project {
             .env("GITHUB_OUTPUT", self.actions.path().join("output"))
             .env("GITHUB_STEP_SUMMARY", self.actions.path().join("summary"))
             .env_remove("GITHUB_SHA")
-            .env_remove("IMAGE_TAG")
-            .output()
-            .expect("run shipline")
+            .env_remove("IMAGE_TAG");
+        cmd
     }
 
     /// The config digest (the image ID) named by the manifest `digest` in the registry, read
@@ -799,4 +831,61 @@ fn without_a_registry_the_run_uses_the_embedded_oci_store() {
         p.env_value(".env.local"),
         dev["image"]["tag"].as_str().unwrap()
     );
+
+    // at a terminal: live per-stage lines (coloured status, stage, duration) as stages end,
+    // then the summary table with the digest and the findings
+    let (code, screen) = p.shipline_on_a_terminal(&["run", "--local"]);
+    assert_eq!(code, 0, "{screen}");
+    let plain = strip_ansi(&screen);
+    // spinners redraw in place, so finished lines may share a row with a spinner: look for
+    // the words `ok STAGE 1.2s` in sequence
+    let words: Vec<&str> = plain.split_whitespace().collect();
+    for stage in ["build", "test", "scan:semgrep", "gate"] {
+        assert!(
+            words.windows(3).any(|w| w[0] == "ok"
+                && w[1] == stage
+                && w[2]
+                    .strip_suffix('s')
+                    .is_some_and(|n| n.parse::<f64>().is_ok())),
+            "no live line for {stage}:\n{plain}"
+        );
+    }
+    assert!(
+        screen.contains("\x1b[32mok\x1b[0m"),
+        "coloured on a terminal"
+    );
+    assert!(
+        !plain.contains("] started"),
+        "not the plain log format:\n{plain}"
+    );
+    assert!(
+        plain.contains("STAGE") && plain.contains("findings: verdict pass"),
+        "{plain}"
+    );
+}
+
+/// The text with ANSI escape sequences (CSI ... letter) and carriage returns turned into line
+/// breaks: what a redraw overwrote stays apart from what replaced it. Colour codes (`m`)
+/// vanish without a break, so `ok` keeps its place in its line.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        if c != 'm' {
+                            out.push('\n');
+                        }
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(if c == '\r' { '\n' } else { c });
+    }
+    out
 }
