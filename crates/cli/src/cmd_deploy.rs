@@ -208,14 +208,23 @@ pub fn deploy(args: DeployArgs, global: &Global) -> anyhow::Result<i32> {
         req.digest = args.digest.clone();
         req.digest_config = registry.config_digest;
         req.lock_wait = args.lock_wait;
-        // the engine reads no docker config: hand it the deploy host's registry login
+        // the engine reads no docker config: hand it the login the registry commands use (the
+        // env vars `[registry]` names for its host, else the docker config)
         if let Ok(r) = shipline_registry::Reference::parse(&req.target.repository) {
             let host = r.registry().to_owned();
-            match crate::cmd_registry::credentials_for(&host).await {
+            let configured = cfg.registry.as_ref().is_none_or(|reg| reg.host == host);
+            let creds = if configured {
+                crate::regopts::credentials(Some(&cfg), &host).await
+            } else {
+                crate::cmd_registry::credentials_for(&host)
+                    .await
+                    .map_err(anyhow::Error::from)
+            };
+            match creds {
                 Ok(c) if !c.is_anonymous() => req.pull_credentials = Some(c),
                 Ok(_) => {}
                 Err(e) => global.warn(format!(
-                    "could not read registry credentials for {host} (pulling anonymously): {e}"
+                    "could not read registry credentials for {host} (pulling anonymously): {e:#}"
                 )),
             }
         }

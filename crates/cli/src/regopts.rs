@@ -41,6 +41,33 @@ pub fn read_ca_certs(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
         .collect()
 }
 
+/// The credentials for `host`: the env vars `[registry]` names (`SHIPLINE_REGISTRY_USERNAME` /
+/// `SHIPLINE_REGISTRY_PASSWORD` when it names none), else, unless `docker_config = false`, the
+/// docker config and its credential helpers (and `GITHUB_TOKEN` for ghcr.io).
+pub async fn credentials(config: Option<&Config>, host: &str) -> anyhow::Result<Credentials> {
+    let reg = config.and_then(|c| c.registry.as_ref());
+    let user_var = reg
+        .and_then(|r| r.username_env.clone())
+        .unwrap_or_else(|| "SHIPLINE_REGISTRY_USERNAME".into());
+    let pass_var = reg
+        .and_then(|r| r.password_env.clone())
+        .unwrap_or_else(|| "SHIPLINE_REGISTRY_PASSWORD".into());
+    if let (user, Some(pass)) = (env_value(&user_var), env_value(&pass_var)) {
+        return Ok(if host == "ghcr.io" {
+            Credentials::github_token(user.as_deref(), pass)
+        } else {
+            Credentials::basic(user.unwrap_or_default(), pass)
+        });
+    }
+    if reg.is_none_or(|r| r.docker_config) {
+        Ok(crate::cmd_registry::credentials_for(host)
+            .await
+            .with_context(|| format!("failed to read credentials for {host}"))?)
+    } else {
+        Ok(Credentials::Anonymous)
+    }
+}
+
 /// Builds the registry client: credentials for the configured (or `--registry`) host from the
 /// env vars the config names (`SHIPLINE_REGISTRY_USERNAME` / `SHIPLINE_REGISTRY_PASSWORD` when it
 /// names none), else from the docker config.
@@ -65,29 +92,7 @@ pub async fn client(
         .or_else(|| reg.map(|r| r.host.clone()));
     let mut credentials = HashMap::new();
     if let Some(host) = host {
-        let user_var = reg
-            .and_then(|r| r.username_env.clone())
-            .unwrap_or_else(|| "SHIPLINE_REGISTRY_USERNAME".into());
-        let pass_var = reg
-            .and_then(|r| r.password_env.clone())
-            .unwrap_or_else(|| "SHIPLINE_REGISTRY_PASSWORD".into());
-        let creds = match (env_value(&user_var), env_value(&pass_var)) {
-            (user, Some(pass)) => Some(if host == "ghcr.io" {
-                Credentials::github_token(user.as_deref(), pass)
-            } else {
-                Credentials::basic(user.unwrap_or_default(), pass)
-            }),
-            _ => None,
-        };
-        let creds = match creds {
-            Some(c) => c,
-            None if reg.is_none_or(|r| r.docker_config) => {
-                crate::cmd_registry::credentials_for(&host)
-                    .await
-                    .with_context(|| format!("failed to read credentials for {host}"))?
-            }
-            None => Credentials::Anonymous,
-        };
+        let creds = self::credentials(config, &host).await?;
         credentials.insert(host, creds);
     }
     opts.credentials = credentials;

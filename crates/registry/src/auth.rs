@@ -162,13 +162,14 @@ fn lookup_blocking(file: &Path, registry: &str) -> Result<Credentials, RegistryE
                     E::ConfigReadError => {
                         format!("{} is not a valid docker config", file.display())
                     }
-                    other => match configured_helper(&bytes, &key) {
-                        // the crate's message names no helper: name the one configured
+                    // the crate's message names no helper: name the one configured
+                    E::HelperCommunicationError => match configured_helper(&bytes, &key) {
                         Some(helper) => format!(
                             "could not run credential helper `docker-credential-{helper}` (is it installed and on PATH?)"
                         ),
-                        None => other.to_string().to_lowercase(),
+                        None => "could not run the credential helper".to_string(),
                     },
+                    other => other.to_string().to_lowercase(),
                 };
                 return Err(RegistryError::Credentials {
                     registry: registry.to_owned(),

@@ -200,6 +200,7 @@ pub async fn prune(
             .collect();
         // resolved only when a delete by digest may be needed
         let mut unmatched_resolved = false;
+        let mut unresolved: Option<String> = None;
         let mut deleted_digests: BTreeMap<Digest, ()> = BTreeMap::new();
         for e in entries
             .iter_mut()
@@ -216,15 +217,34 @@ pub async fn prune(
             e.action = match client.delete_tag(&r).await {
                 Ok(()) => PruneAction::Deleted,
                 Err(RegistryError::NotFound { .. }) => PruneAction::Deleted,
-                Err(RegistryError::DeleteUnsupported { status: 400, .. })
-                    if !unmatched_resolved && !unmatched.is_empty() =>
-                {
-                    unmatched_resolved = true;
-                    for tag in &unmatched {
-                        let r = repo.with_tag(tag)?;
-                        kept.insert(client.resolve_digest(&r).await?);
+                // the registry deletes by digest only: allowed when no kept tag, inside the
+                // pattern or outside it, names that digest
+                Err(RegistryError::DeleteUnsupported { status: 400, .. }) => {
+                    if !unmatched_resolved {
+                        unmatched_resolved = true;
+                        for tag in &unmatched {
+                            let resolved = match repo.with_tag(tag) {
+                                Ok(r) => client.resolve_digest(&r).await,
+                                Err(e) => Err(e),
+                            };
+                            match resolved {
+                                Ok(d) => {
+                                    kept.insert(d);
+                                }
+                                // unknown is not "not shared": no delete by digest at all
+                                Err(e) => {
+                                    unresolved = Some(format!(
+                                        "tag {tag} outside the pattern could not be resolved ({e})"
+                                    ))
+                                }
+                            }
+                        }
                     }
-                    if kept.contains(&digest) {
+                    if let Some(why) = &unresolved {
+                        PruneAction::Failed(format!(
+                            "the registry cannot delete tags alone, and {why}: not deleting by digest"
+                        ))
+                    } else if kept.contains(&digest) {
                         PruneAction::Failed(
                             "the registry cannot delete tags alone and a kept tag shares this digest"
                                 .into(),
@@ -237,23 +257,6 @@ pub async fn prune(
                             }
                             Err(err) => PruneAction::Failed(err.to_string()),
                         }
-                    }
-                }
-                Err(RegistryError::DeleteUnsupported { status: 400, .. })
-                    if kept.contains(&digest) =>
-                {
-                    PruneAction::Failed(
-                        "the registry cannot delete tags alone and a kept tag shares this digest"
-                            .into(),
-                    )
-                }
-                Err(RegistryError::DeleteUnsupported { status: 400, .. }) => {
-                    match client.delete_manifest(repo, &digest).await {
-                        Ok(()) | Err(RegistryError::NotFound { .. }) => {
-                            deleted_digests.insert(digest, ());
-                            PruneAction::Deleted
-                        }
-                        Err(err) => PruneAction::Failed(err.to_string()),
                     }
                 }
                 Err(err) => PruneAction::Failed(err.to_string()),

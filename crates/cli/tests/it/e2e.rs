@@ -283,7 +283,10 @@ impl Project {
                 stderr(&o)
             )
         });
-        for out in [stdout(&o), stderr(&o)] {
+        // nor into what a workflow step would keep: its outputs and its summary
+        let read =
+            |f: &str| std::fs::read_to_string(self.actions.path().join(f)).unwrap_or_default();
+        for out in [stdout(&o), stderr(&o), read("output"), read("summary")] {
             assert!(
                 !out.contains(PASSWORD),
                 "the registry password leaked into output"

@@ -354,33 +354,48 @@ async fn preflight(
     }
     let image = t.image(&req.tag);
     let local = engine.image_exists(&image).await?;
-    if !local {
-        step(on, "pull", format!("pulling {image}"));
-        pull(engine, &image, req.pull_credentials.as_ref()).await?;
-    }
-    let mut info = engine.image_digests(&image).await?;
-    if let Some(want) = &req.digest {
-        let carries = |info: &crate::engine::ImageInfo| {
-            info.digests
-                .iter()
-                .any(|d| d.rsplit_once('@').map(|(_, d)| d) == Some(want.as_str()))
-                || req.digest_config.as_deref() == Some(info.id.as_str())
-        };
-        if local && !carries(&info) {
-            // the tag here is stale (it moved in the registry, or was built elsewhere): ask the
-            // registry once; the check below still decides
-            step(
-                on,
-                "pull",
-                format!("local {image} is not {want}; pulling {image}"),
-            );
-            if pull(engine, &image, req.pull_credentials.as_ref())
-                .await
-                .is_ok()
-            {
-                info = engine.image_digests(&image).await?;
+    let carries = |info: &crate::engine::ImageInfo, want: &str| {
+        info.digests
+            .iter()
+            .any(|d| d.rsplit_once('@').map(|(_, d)| d) == Some(want))
+            || req.digest_config.as_deref() == Some(info.id.as_str())
+    };
+    match &req.digest {
+        None if !local => {
+            step(on, "pull", format!("pulling {image}"));
+            pull(
+                engine,
+                &t.repository,
+                &req.tag,
+                req.pull_credentials.as_ref(),
+            )
+            .await?;
+        }
+        None => {}
+        Some(want) => {
+            let fresh = local && carries(&engine.image_digests(&image).await?, want);
+            if !fresh {
+                // Pull exactly that digest (the engine verifies the bytes), then give it the
+                // tag: the tag never names bytes that were not verified, even when the deploy
+                // is refused later. A local tag naming other bytes (it moved, or was built
+                // elsewhere) is replaced only by the verified image.
+                let by_digest = format!("{}@{want}", t.repository);
+                step(
+                    on,
+                    "pull",
+                    if local {
+                        format!("local {image} is not {want}; pulling {by_digest}")
+                    } else {
+                        format!("pulling {by_digest}")
+                    },
+                );
+                pull(engine, &t.repository, want, req.pull_credentials.as_ref()).await?;
+                engine.tag(&by_digest, &image).await?;
             }
         }
+    }
+    let info = engine.image_digests(&image).await?;
+    if let Some(want) = &req.digest {
         let ok = info
             .digests
             .iter()
@@ -411,14 +426,21 @@ async fn preflight(
     })
 }
 
+/// Pulls `repository` at `tag_or_digest` (`v1` or `sha256:...`) with the given login.
 async fn pull(
     engine: &Engine,
-    image: &str,
+    repo: &str,
+    tag_or_digest: &str,
     credentials: Option<&shipline_registry::Credentials>,
 ) -> Result<(), DeployError> {
     use futures::StreamExt;
     use shipline_registry::Credentials;
-    let (repo, tag) = crate::engine::split_reference(image);
+    let tag = tag_or_digest;
+    let image = if tag.starts_with("sha256:") {
+        format!("{repo}@{tag}")
+    } else {
+        format!("{repo}:{tag}")
+    };
     let auth = credentials.and_then(|c| match c {
         Credentials::Anonymous => None,
         Credentials::Basic { username, password } => Some(bollard::auth::DockerCredentials {

@@ -84,6 +84,9 @@ pub struct ImageInfo {
 }
 
 /// The engine's answer as `Some`, `None` for a 404 (no such object), or the API error.
+/// How long a network creator waits for rival creations under way before deciding.
+const NETWORK_SETTLE_MS: u64 = 500;
+
 /// A network found by exact name.
 struct NamedNetwork {
     id: String,
@@ -401,12 +404,13 @@ impl Engine {
 
     /// Creates a bridge network if no network of that name exists; returns true if created.
     ///
-    /// The engine does not enforce unique network names (`CheckDuplicate` is best effort), so
-    /// two deploys that create the same external network at once can both succeed and leave
-    /// two networks of one name, after which compose refuses the name as ambiguous. Creation
-    /// is therefore made convergent: after creating, every creator lists the networks of that
-    /// name and keeps the oldest (ties broken by ID); a creator whose network is not that one
-    /// removes its own. A creator that saw no rival can only have been first, so all agree.
+    /// Engines before Docker 25 do not enforce unique network names (`CheckDuplicate` is best
+    /// effort), so two deploys that create the same external network at once can both succeed
+    /// and leave two networks of one name, after which compose refuses the name as ambiguous.
+    /// Creation is therefore made convergent: after creating, and a short settle time for
+    /// creations under way, every creator lists the networks of that name and keeps the
+    /// oldest (ties broken by ID); a creator whose network is not that one removes its own.
+    /// Only the creators' own, still unused networks are ever removed.
     pub async fn ensure_network(&self, name: &str) -> Result<bool, EngineError> {
         if !self.networks_named(name).await?.is_empty() {
             return Ok(false);
@@ -432,6 +436,10 @@ impl Engine {
                 })
             }
         };
+        // A rival that started creating before us may be listed only after our create returns
+        // (the engine stamps the time first and stores the network after), so give creations
+        // under way a moment to land before deciding who keeps theirs.
+        tokio::time::sleep(std::time::Duration::from_millis(NETWORK_SETTLE_MS)).await;
         let all = self.networks_named(name).await?;
         if let Some(keeper) = all.first() {
             if keeper.id != ours {

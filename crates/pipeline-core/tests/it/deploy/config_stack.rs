@@ -66,13 +66,61 @@ async fn fixture_stack_from_config() {
     assert_eq!(log, "test  -> v1\ntest v1 -> v2\n");
 }
 
-/// Several deploys creating one external network at once converge on a single network (the
-/// engine does not enforce unique names), and names already duplicated are refused clearly.
+/// Removes every network of a name when dropped, so a failed assertion leaks nothing.
+struct NetworksNamed {
+    engine: shipline_core::engine::Engine,
+    name: String,
+}
+
+impl NetworksNamed {
+    async fn ids(&self) -> Vec<String> {
+        let list = self
+            .engine
+            .docker()
+            .list_networks::<String>(None)
+            .await
+            .expect("list networks");
+        list.into_iter()
+            .filter(|n| n.name.as_deref() == Some(self.name.as_str()))
+            .filter_map(|n| n.id)
+            .collect()
+    }
+}
+
+impl Drop for NetworksNamed {
+    fn drop(&mut self) {
+        // drop cannot await: the docker CLI does it
+        let o = std::process::Command::new("docker")
+            .args([
+                "network",
+                "ls",
+                "-q",
+                "--filter",
+                &format!("name={}", self.name),
+            ])
+            .output();
+        if let Ok(o) = o {
+            for id in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                let _ = std::process::Command::new("docker")
+                    .args(["network", "rm", id])
+                    .output();
+            }
+        }
+    }
+}
+
+/// Several deploys creating one external network at once converge on a single network (engines
+/// before Docker 25 do not enforce unique names), and names already duplicated are refused
+/// clearly.
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_network_creation_converges_and_duplicates_are_named() {
     use shipline_core::engine::EngineError;
     let engine = engine().await;
-    let name = crate::deploy::support::unique("shipline-net-race-");
+    let guard = NetworksNamed {
+        engine: engine.clone(),
+        name: crate::deploy::support::unique("shipline-net-race-"),
+    };
+    let name = guard.name.clone();
     let mut tasks = Vec::new();
     for _ in 0..6 {
         let engine = engine.clone();
@@ -87,32 +135,25 @@ async fn concurrent_network_creation_converges_and_duplicates_are_named() {
             created += 1;
         }
     }
-    let same_name = |list: Vec<bollard::models::Network>| {
-        list.into_iter()
-            .filter(|n| n.name.as_deref() == Some(name.as_str()))
-            .filter_map(|n| n.id)
-            .collect::<Vec<_>>()
-    };
-    let list = engine
-        .docker()
-        .list_networks::<String>(None)
-        .await
-        .expect("list networks");
-    let ids = same_name(list);
+    let ids = guard.ids().await;
     assert_eq!(ids.len(), 1, "one network survives: {ids:?}");
     assert_eq!(created, 1, "exactly one creator reports creating it");
     assert!(engine.network_exists(&name).await.expect("exists"));
 
-    // a duplicate made behind our back (as an earlier race without this fix left them)
-    engine
+    // a duplicate made behind our back (as a race without this fix leaves them); engines that
+    // enforce unique names refuse to make one, and then there is nothing more to check
+    let dup = engine
         .docker()
         .create_network(bollard::network::CreateNetworkOptions::<String> {
             name: name.clone(),
             check_duplicate: false,
             ..Default::default()
         })
-        .await
-        .expect("create duplicate");
+        .await;
+    if let Err(e) = dup {
+        eprintln!("SKIP duplicate network names: this engine refuses them ({e})");
+        return;
+    }
     let err = engine
         .network_exists(&name)
         .await
@@ -126,12 +167,4 @@ async fn concurrent_network_creation_converges_and_duplicates_are_named() {
         msg.contains(&name) && msg.contains("docker network rm"),
         "{msg}"
     );
-    let list = engine
-        .docker()
-        .list_networks::<String>(None)
-        .await
-        .expect("list networks");
-    for id in same_name(list) {
-        engine.remove_network(&id).await.expect("remove network");
-    }
 }
