@@ -303,45 +303,6 @@ pub fn approve(args: ApproveArgs, global: &Global) -> anyhow::Result<i32> {
     Ok(shipline_core::exit::OK)
 }
 
-/// Registry credentials for `host`: the config's `username_env`/`password_env`, else the docker
-/// config (and credential helpers), else `GITHUB_TOKEN` for ghcr.io; anonymous otherwise.
-async fn credentials_for(
-    config: &Config,
-    host: &str,
-) -> Result<shipline_registry::Credentials, shipline_registry::RegistryError> {
-    use shipline_registry::Credentials;
-    if let Some(reg) = config.registry.as_ref().filter(|r| r.host == host) {
-        let var = |n: &Option<String>| {
-            n.as_ref()
-                .and_then(|n| std::env::var(n).ok())
-                .filter(|v| !v.is_empty())
-        };
-        if let (Some(user), Some(pass)) = (var(&reg.username_env), var(&reg.password_env)) {
-            return Ok(Credentials::basic(user, pass));
-        }
-        if let (None, Some(pass)) = (var(&reg.username_env), var(&reg.password_env)) {
-            return Ok(Credentials::github_token(None, pass));
-        }
-    }
-    let docker_config = shipline_registry::docker_config_path(
-        std::env::var_os("DOCKER_CONFIG")
-            .map(PathBuf::from)
-            .as_deref(),
-        std::env::var_os("HOME").map(PathBuf::from).as_deref(),
-    );
-    let mut creds = match &docker_config {
-        Some(file) => shipline_registry::credentials_from_docker_config(file, host).await?,
-        None => Credentials::Anonymous,
-    };
-    if creds.is_anonymous() && host == "ghcr.io" {
-        if let Some(token) = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty()) {
-            let actor = std::env::var("GITHUB_ACTOR").ok();
-            creds = Credentials::github_token(actor.as_deref(), token);
-        }
-    }
-    Ok(creds)
-}
-
 /// A registry client with the credentials of `host`, on a fresh single-threaded runtime.
 fn with_client<T>(
     config: &Config,
@@ -354,9 +315,9 @@ fn with_client<T>(
         .build()
         .map_err(|e| CliError::tool(format!("failed to start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let creds = credentials_for(config, host)
+        let creds = crate::regopts::credentials_for_host(config, host)
             .await
-            .map_err(|e| CliError::tool(e.to_string()))?;
+            .map_err(|e| CliError::tool(format!("{e:#}")))?;
         let mut credentials = std::collections::HashMap::new();
         credentials.insert(host.to_string(), creds);
         let client = shipline_registry::RegistryClient::new(shipline_registry::ClientOptions {

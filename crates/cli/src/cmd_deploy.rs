@@ -212,14 +212,7 @@ pub fn deploy(args: DeployArgs, global: &Global) -> anyhow::Result<i32> {
         // env vars `[registry]` names for its host, else the docker config)
         if let Ok(r) = shipline_registry::Reference::parse(&req.target.repository) {
             let host = r.registry().to_owned();
-            let configured = cfg.registry.as_ref().is_none_or(|reg| reg.host == host);
-            let creds = if configured {
-                crate::regopts::credentials(Some(&cfg), &host).await
-            } else {
-                crate::cmd_registry::credentials_for(&host)
-                    .await
-                    .map_err(anyhow::Error::from)
-            };
+            let creds = crate::regopts::credentials_for_host(&cfg, &host).await;
             match creds {
                 Ok(c) if !c.is_anonymous() => req.pull_credentials = Some(c),
                 Ok(_) => {}

@@ -29,6 +29,18 @@ fn env_value(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// The login for pulling or attaching to images on `host`: [`credentials`] when `host` is the
+/// configured registry (or none is configured), else the docker config alone.
+pub async fn credentials_for_host(config: &Config, host: &str) -> anyhow::Result<Credentials> {
+    if config.registry.as_ref().is_none_or(|r| r.host == host) {
+        credentials(Some(config), host).await
+    } else {
+        Ok(crate::cmd_registry::credentials_for(host)
+            .await
+            .with_context(|| format!("failed to read credentials for {host}"))?)
+    }
+}
+
 /// Reads the `--ca-cert` files (a missing one is a usage error naming it).
 pub fn read_ca_certs(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
     paths

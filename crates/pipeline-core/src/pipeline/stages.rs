@@ -386,25 +386,20 @@ async fn gate(s: &Shared, ctx: &StageContext) -> Result<StageOutput, StageError>
     }
     report.sort();
     let verdict = gate(&report, &policy, baseline.as_ref());
-    // keep the full reports beside the run record
     let dir = s.store.reports_dir(&s.run_id);
-    let _ = atomic_write(
-        &dir.join("scan.json"),
-        shipline_scanners::render::render_json(&report, &verdict).as_bytes(),
-    );
-    let _ = atomic_write(
-        &dir.join("scan.sarif"),
-        shipline_scanners::render::render_sarif(&report, &verdict).as_bytes(),
-    );
-    // the step summary and annotations a CI front end shows (see `Store::reports_dir`)
-    let _ = atomic_write(
-        &dir.join("scan.md"),
-        shipline_scanners::render::render_markdown(&report, &verdict).as_bytes(),
-    );
-    let _ = atomic_write(
-        &dir.join("scan.annotations"),
-        shipline_scanners::render::render_github(&report, &verdict).as_bytes(),
-    );
+    // the full reports, a CI step summary and annotations (see `Store::reports_dir`); losing
+    // them loses no decision, so a failed write is not the stage's failure
+    use shipline_scanners::render as out;
+    for (file, text) in [
+        ("scan.json", out::render_json(&report, &verdict)),
+        ("scan.sarif", out::render_sarif(&report, &verdict)),
+        ("scan.md", out::render_markdown(&report, &verdict)),
+        ("scan.annotations", out::render_github(&report, &verdict)),
+    ] {
+        if let Err(e) = atomic_write(&dir.join(file), text.as_bytes()) {
+            ctx.log(format!("warning: failed to keep {file}: {e}"));
+        }
+    }
     let table = shipline_scanners::render::render_table(&report, &verdict);
     for line in table.lines() {
         ctx.log(line.to_string());
