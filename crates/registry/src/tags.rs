@@ -131,7 +131,8 @@ pub async fn image_created(
 /// and of the rest those older than `older_than` (all of them when `None`) are deleted. Tags
 /// whose age is unknown are kept. Deleting uses `DELETE /manifests/<tag>`; where the registry
 /// does not support that (distribution 2.x answers 400), the manifest is deleted by digest,
-/// but only when no kept tag shares that digest, tags outside the pattern included.
+/// but only when no kept tag shares that digest, tags outside the pattern included, and no kept
+/// index lists it as a child.
 ///
 /// Referrer tags (`sha256-<hex>` fallback indexes and the `sha256-<hex>.<artifact>` tags of
 /// attached artifacts such as approvals) are not images: they neither count towards `keep` nor
@@ -235,6 +236,23 @@ pub async fn prune(
                                 Err(e) => {
                                     unresolved = Some(format!(
                                         "tag {tag} outside the pattern could not be resolved ({e})"
+                                    ))
+                                }
+                            }
+                        }
+                        // a kept multi-platform index needs its children: deleting one of them
+                        // by digest (it may also be a pruned tag's image) would break it
+                        let roots: Vec<Digest> = kept.iter().cloned().collect();
+                        for d in roots {
+                            match client.get_manifest(&repo.with_digest(d.clone())).await {
+                                Ok(m) => {
+                                    if let Ok(parsed) = Manifest::parse(&m.bytes, "manifest") {
+                                        kept.extend(parsed.manifests.into_iter().map(|c| c.digest));
+                                    }
+                                }
+                                Err(e) => {
+                                    unresolved = Some(format!(
+                                        "the kept manifest {d} could not be read ({e})"
                                     ))
                                 }
                             }

@@ -275,6 +275,56 @@ async fn prune_leaves_referrer_tags_alone() {
     assert!(after.iter().filter(|t| t.starts_with("sha256-")).count() == 2);
 }
 
+/// A kept multi-platform index (here outside the pattern) protects its children: a pruned tag
+/// naming one of those child manifests is not deleted by digest, which would break the index.
+#[tokio::test]
+async fn prune_never_breaks_a_kept_index_through_its_children() {
+    use crate::support::image::make_index;
+    let reg = TestRegistry::open();
+    let client = open_client();
+    let src = tempfile::tempdir().unwrap();
+    let (_, children) = make_index(src.path(), "stable");
+    copy(
+        &client,
+        &ImageStore::parse(&format!("oci:{}:stable", src.path().display())).unwrap(),
+        &ImageStore::parse(&format!("{}/idx/app:stable", reg.host)).unwrap(),
+        &CopyOptions::default(),
+    )
+    .await
+    .unwrap();
+    // build-1 is the index's amd64 child under a tag of its own (created 2024-01-01)
+    copy(
+        &client,
+        &ImageStore::parse(&format!("{}/idx/app@{}", reg.host, children[0])).unwrap(),
+        &ImageStore::parse(&format!("{}/idx/app:build-1", reg.host)).unwrap(),
+        &CopyOptions::default(),
+    )
+    .await
+    .unwrap();
+    push_tags(&reg.host, "idx/app", &[("build-2", "2024-03-05T00:00:00Z")]).await;
+    let repo = Reference::parse(&format!("{}/idx/app", reg.host)).unwrap();
+    let opts = PruneOptions {
+        keep: 1,
+        older_than: Some(Duration::from_secs(7 * 86400)),
+        pattern: Some("build-*".into()),
+        dry_run: false,
+        now: chrono::DateTime::parse_from_rfc3339("2024-03-06T00:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+    };
+    let done = prune(&client, &repo, &opts).await.unwrap();
+    let build1 = done.entries.iter().find(|e| e.tag == "build-1").unwrap();
+    assert!(
+        matches!(&build1.action, PruneAction::Failed(why) if why.contains("kept tag shares")),
+        "{done:?}"
+    );
+    // the index still resolves, and so does its child
+    let stable = Reference::parse(&format!("{}/idx/app:stable", reg.host)).unwrap();
+    client.get_manifest(&stable).await.expect("index intact");
+    let child = Reference::parse(&format!("{}/idx/app@{}", reg.host, children[0])).unwrap();
+    client.get_manifest(&child).await.expect("child intact");
+}
+
 /// Registries that delete tags (OCI 1.1) answer 202; those that forbid deletes answer 405 with
 /// an error body. The answers are given by the fault proxy in front of distribution, which
 /// itself only deletes by digest.
