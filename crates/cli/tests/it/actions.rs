@@ -1,5 +1,6 @@
 //! Inside GitHub Actions (`GITHUB_ACTIONS=true`), commands write their step summary, emit
-//! annotations for findings (on stderr, keeping stdout for the result) and set step outputs.
+//! annotations for findings (on stderr, keeping stdout for the result) and set step outputs;
+//! and the scan commands the generated workflows run, through the binary.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -149,4 +150,56 @@ pub(crate) fn make_layout(dir: &Path) {
     });
     std::fs::write(dir.join("index.json"), index.to_string()).expect("index");
     std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("layout");
+}
+
+/// `shipline scan semgrep` through the binary, as the generated workflows call it: real Semgrep
+/// with local rules, SARIF written to a file, the gate's exit code.
+#[test]
+fn scan_semgrep_writes_sarif_and_gates() {
+    let root = workspace();
+    let venv = std::env::var_os("SHIPLINE_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv"));
+    let semgrep = venv.join("bin/semgrep");
+    assert!(
+        semgrep.exists(),
+        "prerequisite missing: {} (run scripts/prereqs.sh)",
+        semgrep.display()
+    );
+    let out = tempfile::tempdir().expect("tempdir");
+    let sarif = out.path().join("semgrep.sarif");
+    let o = Command::new(env!("CARGO_BIN_EXE_shipline"))
+        .args([
+            "scan",
+            "semgrep",
+            "fixtures/scanners/semgrep-project",
+            "--config",
+            "fixtures/scanners/semgrep-rules/rules.yml",
+            "--format",
+            "sarif",
+            "--output",
+        ])
+        .arg(&sarif)
+        .current_dir(&root)
+        .env("NO_COLOR", "1")
+        .env("SHIPLINE_SEMGREP", &semgrep)
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .expect("run shipline");
+    // the ERROR rule (eval) is over the default threshold
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "the result went to --output");
+    let log: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sarif).expect("sarif written"))
+            .expect("SARIF is JSON");
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "semgrep");
+    let rules: Vec<&str> = run["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter_map(|r| r["ruleId"].as_str())
+        .collect();
+    assert!(rules.iter().any(|r| r.ends_with("eval-used")), "{rules:?}");
 }

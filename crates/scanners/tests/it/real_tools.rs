@@ -43,6 +43,27 @@ fn real_semgrep_with_local_rules_is_gated() {
         .expect("eval");
     assert_eq!(eval.severity, Severity::High);
     assert_eq!(eval.cwe, ["CWE-95"]);
+    // ... which is what its identity is made of: rule + path + hash of the code at its lines
+    let path = eval.location.path.clone().expect("path");
+    let line = eval.location.start_line.expect("line");
+    let code = shipline_scanners::semgrep::read_snippet(
+        &fixtures().join("semgrep-project"),
+        &path,
+        line,
+        eval.location.end_line.unwrap_or(line),
+    )
+    .expect("the flagged code");
+    assert!(code.contains("eval(expr)"), "{code}");
+    assert_eq!(
+        eval.id,
+        shipline_scanners::stable_id(&[
+            "semgrep",
+            "sast",
+            &eval.rule_id,
+            &path,
+            &shipline_scanners::semgrep::snippet_hash(&code),
+        ])
+    );
 
     let mut report = ScanReport::new();
     report.add(run);
