@@ -203,12 +203,21 @@ pub fn render_plan(plan: &plan::Plan) -> String {
 pub struct GraphArgs {
     #[command(flatten)]
     pub config: ConfigArg,
+    /// Print `{"version":1,"format":"mermaid","graph":"..."}` instead of the bare diagram.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `shipline graph`: Mermaid on stdout.
 pub fn graph(args: GraphArgs, _global: &Global) -> anyhow::Result<i32> {
     let config = args.config.load()?;
-    print!("{}", shipline_core::graph::mermaid(&config));
+    let mermaid = shipline_core::graph::mermaid(&config);
+    if args.json {
+        let v = serde_json::json!({"version": 1, "format": "mermaid", "graph": mermaid});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{mermaid}");
+    }
     Ok(shipline_core::exit::OK)
 }
 

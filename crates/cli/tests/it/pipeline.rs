@@ -143,6 +143,12 @@ fn graph_prints_mermaid_on_stdout() {
     let g = stdout(&o);
     assert!(g.starts_with("graph TD\n"));
     insta::assert_snapshot!("example_graph_cli", g);
+    let o = shipline(&example(), &["graph", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["format"], "mermaid");
+    assert_eq!(v["graph"], g.as_str());
 }
 
 #[test]
