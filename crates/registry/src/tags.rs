@@ -194,14 +194,13 @@ pub async fn prune(
         });
     }
     if !opts.dry_run {
-        let mut kept: HashSet<Digest> = entries
+        let kept: Vec<Digest> = entries
             .iter()
             .filter(|e| matches!(e.action, PruneAction::Keep(_)))
             .filter_map(|e| e.digest.clone())
             .collect();
-        // resolved only when a delete by digest may be needed
-        let mut unmatched_resolved = false;
-        let mut unresolved: Option<String> = None;
+        // what a delete by digest must spare, worked out at the first one needed
+        let mut protected: Option<Result<HashSet<Digest>, String>> = None;
         let mut deleted_digests: BTreeMap<Digest, ()> = BTreeMap::new();
         for e in entries
             .iter_mut()
@@ -221,60 +220,26 @@ pub async fn prune(
                 // the registry deletes by digest only: allowed when no kept tag, inside the
                 // pattern or outside it, names that digest
                 Err(RegistryError::DeleteUnsupported { status: 400, .. }) => {
-                    if !unmatched_resolved {
-                        unmatched_resolved = true;
-                        for tag in &unmatched {
-                            let resolved = match repo.with_tag(tag) {
-                                Ok(r) => client.resolve_digest(&r).await,
-                                Err(e) => Err(e),
-                            };
-                            match resolved {
-                                Ok(d) => {
-                                    kept.insert(d);
-                                }
-                                // unknown is not "not shared": no delete by digest at all
-                                Err(e) => {
-                                    unresolved = Some(format!(
-                                        "tag {tag} outside the pattern could not be resolved ({e})"
-                                    ))
-                                }
-                            }
-                        }
-                        // a kept multi-platform index needs its children: deleting one of them
-                        // by digest (it may also be a pruned tag's image) would break it
-                        let roots: Vec<Digest> = kept.iter().cloned().collect();
-                        for d in roots {
-                            match client.get_manifest(&repo.with_digest(d.clone())).await {
-                                Ok(m) => {
-                                    if let Ok(parsed) = Manifest::parse(&m.bytes, "manifest") {
-                                        kept.extend(parsed.manifests.into_iter().map(|c| c.digest));
-                                    }
-                                }
-                                Err(e) => {
-                                    unresolved = Some(format!(
-                                        "the kept manifest {d} could not be read ({e})"
-                                    ))
-                                }
-                            }
-                        }
-                    }
-                    if let Some(why) = &unresolved {
-                        PruneAction::Failed(format!(
+                    let protected = match protected {
+                        Some(ref p) => p,
+                        None => protected
+                            .insert(protected_digests(client, repo, &kept, &unmatched).await),
+                    };
+                    match protected {
+                        Err(why) => PruneAction::Failed(format!(
                             "the registry cannot delete tags alone, and {why}: not deleting by digest"
-                        ))
-                    } else if kept.contains(&digest) {
-                        PruneAction::Failed(
+                        )),
+                        Ok(p) if p.contains(&digest) => PruneAction::Failed(
                             "the registry cannot delete tags alone and a kept tag shares this digest"
                                 .into(),
-                        )
-                    } else {
-                        match client.delete_manifest(repo, &digest).await {
+                        ),
+                        Ok(_) => match client.delete_manifest(repo, &digest).await {
                             Ok(()) | Err(RegistryError::NotFound { .. }) => {
                                 deleted_digests.insert(digest, ());
                                 PruneAction::Deleted
                             }
                             Err(err) => PruneAction::Failed(err.to_string()),
-                        }
+                        },
                     }
                 }
                 Err(err) => PruneAction::Failed(err.to_string()),
@@ -286,6 +251,41 @@ pub async fn prune(
         dry_run: opts.dry_run,
         entries,
     })
+}
+
+/// The digests a delete by digest must spare: the kept tags' manifests, those of the tags
+/// outside the pattern, and the children of any of them that is a multi-platform index.
+/// `Err` says which of them could not be read: then nothing may be deleted by digest, since
+/// unknown is not "not shared".
+async fn protected_digests(
+    client: &RegistryClient,
+    repo: &Reference,
+    kept: &[Digest],
+    unmatched: &[String],
+) -> Result<HashSet<Digest>, String> {
+    let mut roots: HashSet<Digest> = kept.iter().cloned().collect();
+    for tag in unmatched {
+        let resolved = match repo.with_tag(tag) {
+            Ok(r) => client.resolve_digest(&r).await,
+            Err(e) => Err(e),
+        };
+        roots.insert(
+            resolved.map_err(|e| {
+                format!("tag {tag} outside the pattern could not be resolved ({e})")
+            })?,
+        );
+    }
+    let mut protected = roots.clone();
+    for d in roots {
+        let m = client
+            .get_manifest(&repo.with_digest(d.clone()))
+            .await
+            .map_err(|e| format!("the kept manifest {d} could not be read ({e})"))?;
+        if let Ok(parsed) = Manifest::parse(&m.bytes, "manifest") {
+            protected.extend(parsed.manifests.into_iter().map(|c| c.digest));
+        }
+    }
+    Ok(protected)
 }
 
 /// Whether `tag` belongs to the referrers tag schema: `sha256-<64 hex>` or that followed by

@@ -27,6 +27,20 @@ async fn push_tags(host: &str, repo: &str, tags: &[(&str, &str)]) {
     }
 }
 
+/// The retention these tests apply, as on 2024-03-06: of the tags matching `pattern` (all
+/// without one), keep the newest and delete those older than 7 days.
+fn week_retention(pattern: Option<&str>, dry_run: bool) -> PruneOptions {
+    PruneOptions {
+        keep: 1,
+        older_than: Some(Duration::from_secs(7 * 86400)),
+        pattern: pattern.map(str::to_owned),
+        dry_run,
+        now: chrono::DateTime::parse_from_rfc3339("2024-03-06T00:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+    }
+}
+
 #[tokio::test]
 async fn tags_are_listed_across_pages() {
     use crate::support::proxy::{Fault, Rule};
@@ -86,16 +100,7 @@ async fn prune_keeps_newest_and_deletes_old_matching_tags() {
     .await;
     let client = open_client();
     let repo = Reference::parse(&format!("{}/ret/app", reg.host)).unwrap();
-    let now = chrono::DateTime::parse_from_rfc3339("2024-03-06T00:00:00Z")
-        .unwrap()
-        .with_timezone(&chrono::Utc);
-    let mut opts = PruneOptions {
-        keep: 1,
-        older_than: Some(Duration::from_secs(7 * 86400)),
-        pattern: Some("build-*".into()),
-        dry_run: true,
-        now,
-    };
+    let mut opts = week_retention(Some("build-*"), true);
     let plan = prune(&client, &repo, &opts).await.unwrap();
     let summary: Vec<String> = plan
         .entries
@@ -159,15 +164,7 @@ async fn prune_never_takes_an_unmatched_tag_along_with_a_shared_digest() {
     .await
     .unwrap();
     let repo = Reference::parse(&format!("{}/share/app", reg.host)).unwrap();
-    let opts = PruneOptions {
-        keep: 1,
-        older_than: Some(Duration::from_secs(7 * 86400)),
-        pattern: Some("build-*".into()),
-        dry_run: false,
-        now: chrono::DateTime::parse_from_rfc3339("2024-03-06T00:00:00Z")
-            .unwrap()
-            .with_timezone(&chrono::Utc),
-    };
+    let opts = week_retention(Some("build-*"), false);
     let done = prune(&client, &repo, &opts).await.unwrap();
     let summary: Vec<String> = done
         .entries
@@ -248,22 +245,9 @@ async fn prune_leaves_referrer_tags_alone() {
         4,
         "two images, the index and the artifact: {before:?}"
     );
-    let now = chrono::DateTime::parse_from_rfc3339("2024-03-06T00:00:00Z")
-        .unwrap()
-        .with_timezone(&chrono::Utc);
-    let done = prune(
-        &client,
-        &repo,
-        &PruneOptions {
-            keep: 1,
-            older_than: Some(Duration::from_secs(7 * 86400)),
-            pattern: None,
-            dry_run: false,
-            now,
-        },
-    )
-    .await
-    .unwrap();
+    let done = prune(&client, &repo, &week_retention(None, false))
+        .await
+        .unwrap();
     let seen: Vec<&str> = done.entries.iter().map(|e| e.tag.as_str()).collect();
     assert_eq!(
         seen,
@@ -303,15 +287,7 @@ async fn prune_never_breaks_a_kept_index_through_its_children() {
     .unwrap();
     push_tags(&reg.host, "idx/app", &[("build-2", "2024-03-05T00:00:00Z")]).await;
     let repo = Reference::parse(&format!("{}/idx/app", reg.host)).unwrap();
-    let opts = PruneOptions {
-        keep: 1,
-        older_than: Some(Duration::from_secs(7 * 86400)),
-        pattern: Some("build-*".into()),
-        dry_run: false,
-        now: chrono::DateTime::parse_from_rfc3339("2024-03-06T00:00:00Z")
-            .unwrap()
-            .with_timezone(&chrono::Utc),
-    };
+    let opts = week_retention(Some("build-*"), false);
     let done = prune(&client, &repo, &opts).await.unwrap();
     let build1 = done.entries.iter().find(|e| e.tag == "build-1").unwrap();
     assert!(
