@@ -9,9 +9,10 @@
 //! 2. `code-scanning`: upload the SARIF report to code scanning (even when the gate failed).
 //! 3. `deploy` (self-hosted runner labelled with the environment's runner label, one deploy per
 //!    environment at a time): `shipline deploy ENV --tag "$TAG" --digest "$DIGEST"`: the runner
-//!    pulls the tag the build job pushed and refuses it unless it is exactly that digest. An environment with `deploy = "approval"` also runs in a GitHub Environment
-//!    (`production` for `prod`), whose protection rule is the human gate; shipline additionally
-//!    checks the signed approvals for that digest.
+//!    pulls exactly the digest the build job pushed and gives it that tag. An environment with
+//!    `deploy = "approval"` also runs in a GitHub Environment (`production` for `prod`), whose
+//!    protection rule is the human gate; shipline additionally checks the signed approvals for
+//!    that digest.
 //!
 //! Hardening, checked by `zizmor --offline` in the tests: top-level `permissions: {}` and
 //! least-privilege permissions per job, actions pinned to full commit SHAs, no `${{ }}` inside

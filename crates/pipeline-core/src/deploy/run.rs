@@ -354,12 +354,17 @@ async fn preflight(
     }
     let image = t.image(&req.tag);
     let local = engine.image_exists(&image).await?;
-    let carries = |info: &crate::engine::ImageInfo, want: &str| {
+    // the image carries `want` by a repo digest (pulled or pushed), or it is the image `want`
+    // names by its config digest (built here, never pulled)
+    let by_repo_digest = |info: &crate::engine::ImageInfo, want: &str| {
         info.digests
             .iter()
             .any(|d| d.rsplit_once('@').map(|(_, d)| d) == Some(want))
-            || req.digest_config.as_deref() == Some(info.id.as_str())
     };
+    let by_config =
+        |info: &crate::engine::ImageInfo| req.digest_config.as_deref() == Some(info.id.as_str());
+    let carries =
+        |info: &crate::engine::ImageInfo, want: &str| by_repo_digest(info, want) || by_config(info);
     match &req.digest {
         None if !local => {
             step(on, "pull", format!("pulling {image}"));
@@ -396,19 +401,14 @@ async fn preflight(
     }
     let info = engine.image_digests(&image).await?;
     if let Some(want) = &req.digest {
-        let ok = info
-            .digests
-            .iter()
-            .any(|d| d.rsplit_once('@').map(|(_, d)| d) == Some(want.as_str()));
-        let by_config = !ok && req.digest_config.as_deref() == Some(info.id.as_str());
-        if !ok && !by_config {
+        if !carries(&info, want) {
             return Err(DeployError::DigestMismatch {
                 image,
                 expected: want.clone(),
                 found: info.digests,
             });
         }
-        if by_config {
+        if !by_repo_digest(&info, want) {
             step(
                 on,
                 "pull",

@@ -83,7 +83,6 @@ pub struct ImageInfo {
     pub created: i64,
 }
 
-/// The engine's answer as `Some`, `None` for a 404 (no such object), or the API error.
 /// How long a network creator waits for rival creations under way before deciding.
 const NETWORK_SETTLE_MS: u64 = 500;
 
@@ -93,6 +92,7 @@ struct NamedNetwork {
     created: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// The engine's answer as `Some`, `None` for a 404 (no such object), or the API error.
 fn found<T>(
     result: Result<T, bollard::errors::Error>,
     action: impl FnOnce() -> String,
@@ -496,12 +496,9 @@ impl Engine {
                 n.id.map(|id| NamedNetwork { id, created })
             })
             .collect();
-        // unknown creation times sort last
-        out.sort_by(|a, b| match (a.created, b.created) {
-            (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.id.cmp(&b.id)),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => a.id.cmp(&b.id),
+        // oldest first, unknown creation times last, ties by ID
+        out.sort_by(|a, b| {
+            (a.created.is_none(), a.created, &a.id).cmp(&(b.created.is_none(), b.created, &b.id))
         });
         Ok(out)
     }
