@@ -91,13 +91,9 @@ fn finish(report: &DeployReport, json: bool, global: &Global) -> anyhow::Result<
             ));
         }
     }
-    if crate::gha::detect().is_some() {
+    if let Some(gh) = crate::gha::detect() {
         let r = &report.record;
-        let repository = r
-            .image
-            .rsplit_once(':')
-            .filter(|(_, t)| !t.contains('/'))
-            .map_or(r.image.as_str(), |(repo, _)| repo);
+        let (repository, _) = shipline_core::engine::split_reference(&r.image);
         let mut summary = format!(
             "### shipline deploy {}: {:?}\n\n`{}`{} (previous {}, {}, {} ms)\n",
             r.env,
@@ -115,6 +111,7 @@ fn finish(report: &DeployReport, json: bool, global: &Global) -> anyhow::Result<
             summary.push_str(&format!("\n**{} failed**: {}\n", f.step, f.message));
         }
         crate::gha::publish(
+            &gh,
             global,
             &summary,
             &crate::gha::image_outputs(repository, Some(&r.tag), r.digest.as_deref()),

@@ -378,9 +378,9 @@ async fn run_async(
 /// Inside GitHub Actions: the run's summary and the gate's findings in the step summary, the
 /// findings as annotations, and `run_id`, `status`, `image`, `tag`, `digest` as step outputs.
 fn publish_run(global: &Global, store_dir: &Path, record: &shipline_core::run::RunRecord) {
-    if crate::gha::detect().is_none() {
+    let Some(gh) = crate::gha::detect() else {
         return;
-    }
+    };
     let reports = shipline_core::store::Store {
         dir: store_dir.to_path_buf(),
     }
@@ -404,7 +404,7 @@ fn publish_run(global: &Global, store_dir: &Path, record: &shipline_core::run::R
             img.digest.as_deref(),
         ));
     }
-    crate::gha::publish(global, &summary, &outputs);
+    crate::gha::publish(&gh, global, &summary, &outputs);
 }
 
 /// Arguments of `shipline runs`.

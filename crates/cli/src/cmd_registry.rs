@@ -5,26 +5,15 @@
 //! none, from `GITHUB_TOKEN` (user `GITHUB_ACTOR`). They are never printed.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use shipline_registry::{
-    ClientOptions, CopyOptions, CopyReport, Credentials, ImageStore, Platform, ProgressEvent,
-    PruneAction, PruneOptions, PruneReport, Reference, RegistryClient, RegistryError, UploadMode,
+    ClientOptions, CopyOptions, CopyReport, ImageStore, Platform, ProgressEvent, PruneAction,
+    PruneOptions, PruneReport, Reference, RegistryClient, RegistryError, UploadMode,
 };
 
 use crate::{CliError, Global};
-
-/// The bytes of a `--ca-cert` file, read when the arguments are parsed.
-#[derive(Debug, Clone)]
-pub struct CaCert(Vec<u8>);
-
-fn read_ca_cert(path: &str) -> Result<CaCert, String> {
-    std::fs::read(path)
-        .map(CaCert)
-        .map_err(|e| format!("failed to read {path}: {e}"))
-}
 
 /// Connection flags shared by every registry command.
 #[derive(Debug, Clone, clap::Args)]
@@ -34,8 +23,8 @@ pub struct ConnectArgs {
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure_registry: Vec<String>,
     /// Trust this PEM certificate for registry TLS (repeatable).
-    #[arg(long = "ca-cert", value_name = "PEM", value_parser = read_ca_cert)]
-    pub ca_cert: Vec<CaCert>,
+    #[arg(long = "ca-cert", value_name = "PEM", value_parser = crate::regopts::read_ca_cert)]
+    pub ca_cert: Vec<crate::regopts::CaCert>,
     /// Blobs transferred at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
@@ -347,13 +336,14 @@ fn run_copy(
     }
     let report = result.map_err(registry_error)?;
     print!("{}", render_copy(verb, &src, &dest, &report, connect.json));
-    if crate::gha::detect().is_some() {
+    if let Some(gh) = crate::gha::detect() {
         let image = match &dest {
             ImageStore::Remote(r) => r.repository_url_name(),
             other => other.to_string(),
         };
         let digest = report.digest.to_string();
         crate::gha::publish(
+            &gh,
             global,
             &format!(
                 "shipline {verb}: `{dest}` is `{digest}` ({} sent)\n",
@@ -453,40 +443,15 @@ async fn client_for(
         if credentials.contains_key(&host) {
             continue;
         }
-        let creds = credentials_for(&host).await?;
+        let creds = crate::regopts::docker_credentials(&host).await?;
         credentials.insert(host, creds);
     }
     RegistryClient::new(ClientOptions {
         credentials,
         insecure_registries: connect.insecure_registry.clone(),
-        extra_root_certificates_pem: connect.ca_cert.iter().map(|c| c.0.clone()).collect(),
+        extra_root_certificates_pem: crate::regopts::pems(&connect.ca_cert),
         ..ClientOptions::default()
     })
-}
-
-/// The credentials for one registry host: `$DOCKER_CONFIG/config.json` (or
-/// `~/.docker/config.json`) and its credential helpers, else, for ghcr.io inside GitHub
-/// Actions, `GITHUB_TOKEN` (with `GITHUB_ACTOR` as user name); anonymous otherwise.
-pub(crate) async fn credentials_for(host: &str) -> Result<Credentials, RegistryError> {
-    let config = shipline_registry::docker_config_path(
-        std::env::var_os("DOCKER_CONFIG")
-            .map(PathBuf::from)
-            .as_deref(),
-        std::env::var_os("HOME").map(PathBuf::from).as_deref(),
-    );
-    let mut creds = match &config {
-        Some(file) => shipline_registry::credentials_from_docker_config(file, host).await?,
-        None => Credentials::Anonymous,
-    };
-    if creds.is_anonymous() && host == "ghcr.io" {
-        if let Ok(token) = std::env::var("GITHUB_TOKEN") {
-            if !token.is_empty() {
-                let actor = std::env::var("GITHUB_ACTOR").ok();
-                creds = Credentials::github_token(actor.as_deref(), token);
-            }
-        }
-    }
-    Ok(creds)
 }
 
 fn human_bytes(n: u64) -> String {
@@ -677,7 +642,7 @@ mod tests {
             e.downcast_ref::<CliError>().map(|c| c.code),
             Some(shipline_core::exit::USAGE)
         );
-        let creds = Credentials::basic("u", "canary-cli-secret");
+        let creds = shipline_registry::Credentials::basic("u", "canary-cli-secret");
         assert!(!format!("{creds:?} {creds}").contains("canary"));
     }
 }

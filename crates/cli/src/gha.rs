@@ -18,11 +18,14 @@ pub(crate) fn detect() -> Option<GithubActions> {
     GithubActions::detect(|k| std::env::var(k).ok())
 }
 
-/// Appends `summary` to the step summary and writes `outputs`, inside Actions.
-pub(crate) fn publish(global: &Global, summary: &str, outputs: &[(&str, &str)]) {
-    let Some(gh) = detect() else {
-        return;
-    };
+/// Appends `summary` to the step summary and writes `outputs` (callers get `gh` from
+/// [`detect`], and build what they publish only inside Actions).
+pub(crate) fn publish(
+    gh: &GithubActions,
+    global: &Global,
+    summary: &str,
+    outputs: &[(&str, &str)],
+) {
     if !summary.is_empty() {
         if let Err(e) = gh.append_summary(summary) {
             global.warn(e);
@@ -43,10 +46,11 @@ pub(crate) fn publish_findings(
     verdict: &Verdict,
     annotate: bool,
 ) {
-    if detect().is_none() {
+    let Some(gh) = detect() else {
         return;
-    }
+    };
     publish(
+        &gh,
         global,
         &shipline_scanners::render::render_markdown(report, verdict),
         &[("verdict", verdict.outcome.as_str())],

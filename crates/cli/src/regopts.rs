@@ -7,9 +7,32 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use shipline_core::config::Config;
-use shipline_registry::{ClientOptions, Credentials, RegistryClient};
+use shipline_registry::{ClientOptions, Credentials, RegistryClient, RegistryError};
 
 use crate::CliError;
+
+/// The bytes of a `--ca-cert` file, read when the arguments are parsed (a missing file is a
+/// usage error naming it).
+#[derive(Clone)]
+pub struct CaCert(Vec<u8>);
+
+impl std::fmt::Debug for CaCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CaCert({} bytes)", self.0.len())
+    }
+}
+
+/// The `value_parser` of `--ca-cert`.
+pub fn read_ca_cert(path: &str) -> Result<CaCert, String> {
+    std::fs::read(path)
+        .map(CaCert)
+        .map_err(|e| format!("failed to read {path}: {e}"))
+}
+
+/// The PEM bytes the client trusts besides the system roots.
+pub fn pems(certs: &[CaCert]) -> Vec<Vec<u8>> {
+    certs.iter().map(|c| c.0.clone()).collect()
+}
 
 /// `--registry`, `--insecure-registry`, `--ca-cert`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -21,8 +44,8 @@ pub struct RegistryFlags {
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure_registry: Vec<String>,
     /// Trust this PEM certificate for registry TLS (repeatable).
-    #[arg(long = "ca-cert", value_name = "PEM")]
-    pub ca_cert: Vec<PathBuf>,
+    #[arg(long = "ca-cert", value_name = "PEM", value_parser = read_ca_cert)]
+    pub ca_cert: Vec<CaCert>,
 }
 
 fn env_value(name: &str) -> Option<String> {
@@ -35,22 +58,38 @@ pub async fn credentials_for_host(config: &Config, host: &str) -> anyhow::Result
     if config.registry.as_ref().is_none_or(|r| r.host == host) {
         credentials(Some(config), host).await
     } else {
-        Ok(crate::cmd_registry::credentials_for(host)
-            .await
-            .with_context(|| format!("failed to read credentials for {host}"))?)
+        docker_login(host).await
     }
 }
 
-/// Reads the `--ca-cert` files (a missing one is a usage error naming it).
-pub fn read_ca_certs(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
-    paths
-        .iter()
-        .map(|pem| {
-            std::fs::read(pem).map_err(|e| {
-                CliError::usage(format!("failed to read --ca-cert {}: {e}", pem.display()))
-            })
-        })
-        .collect()
+/// The credentials for one registry host: `$DOCKER_CONFIG/config.json` (or
+/// `~/.docker/config.json`) and its credential helpers, else, for ghcr.io inside GitHub
+/// Actions, `GITHUB_TOKEN` (with `GITHUB_ACTOR` as user name); anonymous otherwise.
+pub async fn docker_credentials(host: &str) -> Result<Credentials, RegistryError> {
+    let config = shipline_registry::docker_config_path(
+        std::env::var_os("DOCKER_CONFIG")
+            .map(PathBuf::from)
+            .as_deref(),
+        std::env::var_os("HOME").map(PathBuf::from).as_deref(),
+    );
+    let mut creds = match &config {
+        Some(file) => shipline_registry::credentials_from_docker_config(file, host).await?,
+        None => Credentials::Anonymous,
+    };
+    if creds.is_anonymous() && host == "ghcr.io" {
+        if let Some(token) = env_value("GITHUB_TOKEN") {
+            let actor = std::env::var("GITHUB_ACTOR").ok();
+            creds = Credentials::github_token(actor.as_deref(), token);
+        }
+    }
+    Ok(creds)
+}
+
+/// [`docker_credentials`], its error naming the host.
+async fn docker_login(host: &str) -> anyhow::Result<Credentials> {
+    docker_credentials(host)
+        .await
+        .with_context(|| format!("failed to read credentials for {host}"))
 }
 
 /// The credentials for `host`: the env vars `[registry]` names (`SHIPLINE_REGISTRY_USERNAME` /
@@ -72,9 +111,7 @@ pub async fn credentials(config: Option<&Config>, host: &str) -> anyhow::Result<
         });
     }
     if reg.is_none_or(|r| r.docker_config) {
-        Ok(crate::cmd_registry::credentials_for(host)
-            .await
-            .with_context(|| format!("failed to read credentials for {host}"))?)
+        docker_login(host).await
     } else {
         Ok(Credentials::Anonymous)
     }
@@ -89,9 +126,9 @@ pub async fn client(
 ) -> anyhow::Result<RegistryClient> {
     let mut opts = ClientOptions {
         insecure_registries: flags.insecure_registry.clone(),
+        extra_root_certificates_pem: pems(&flags.ca_cert),
         ..ClientOptions::default()
     };
-    opts.extra_root_certificates_pem = read_ca_certs(&flags.ca_cert)?;
     let reg = config.and_then(|c| c.registry.as_ref());
     if let Some(r) = reg {
         if r.insecure {
